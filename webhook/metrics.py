@@ -1,0 +1,103 @@
+"""Every Prometheus metric Tocsin exposes on /metrics, declared in one place (dashboards are tested against it)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+#: Registry for the instruments of this module. Gauges of state of record (open incidents, backlog) are
+#: not kept in memory: a collector reads them from the database at scrape time (see webhook.store.stats).
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SIZE_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216)
+INCIDENT_AGE_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
+
+# --- ingest (issue 2) -------------------------------------------------------------------------------
+ALERTS_RECEIVED = Counter(
+    "tocsin_alerts_received", "Alerts received from Alertmanager, by status.", ["status"], registry=REGISTRY
+)
+DEDUP_DECISIONS = Counter(
+    "tocsin_dedup_decisions", "Dedup decisions taken on incoming alerts, by reason.", ["reason"],
+    registry=REGISTRY,
+)
+WEBHOOK_REQUESTS = Counter(
+    "tocsin_webhook_requests", "Webhook requests by HTTP status code.", ["code"], registry=REGISTRY
+)
+WEBHOOK_TRUNCATED_ALERTS = Counter(
+    "tocsin_webhook_truncated_alerts", "Alerts Alertmanager reported as truncated (truncatedAlerts).",
+    registry=REGISTRY,
+)
+PAYLOAD_BYTES = Histogram(
+    "tocsin_webhook_payload_bytes", "Size of webhook payloads in bytes.", buckets=SIZE_BUCKETS,
+    registry=REGISTRY,
+)
+REQUEST_LATENCY = Histogram(
+    "tocsin_http_request_duration_seconds", "HTTP request latency by route and method.",
+    ["route", "method"], buckets=LATENCY_BUCKETS, registry=REGISTRY,
+)
+INGEST_BATCH_SIZE = Histogram(
+    "tocsin_ingest_batch_payloads", "Payloads committed per ingest transaction (group commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=REGISTRY,
+)
+INCIDENTS_OPENED = Counter(
+    "tocsin_incidents_opened", "Incidents opened, by severity.", ["severity"], registry=REGISTRY
+)
+INCIDENT_TIME_TO_ACK = Histogram(
+    "tocsin_incident_time_to_acknowledge_seconds", "Time from incident open to first acknowledgement.",
+    ["severity"], buckets=INCIDENT_AGE_BUCKETS, registry=REGISTRY,
+)
+INCIDENT_TIME_TO_RESOLVE = Histogram(
+    "tocsin_incident_time_to_resolve_seconds", "Time from incident open to resolution.",
+    ["severity"], buckets=INCIDENT_AGE_BUCKETS, registry=REGISTRY,
+)
+
+# --- escalation and notification (issue 3) ----------------------------------------------------------
+DELIVERIES = Counter(
+    "tocsin_deliveries", "Notification delivery attempts by channel and outcome "
+    "(delivered, retry, permanent_failure, fallback).", ["channel", "outcome"], registry=REGISTRY,
+)
+DELIVERY_LATENCY = Histogram(
+    "tocsin_delivery_latency_seconds", "Time from a delivery becoming due to the vendor accepting it.",
+    ["channel"], buckets=LATENCY_BUCKETS + (30.0, 60.0, 300.0), registry=REGISTRY,
+)
+ESCALATION_STEP_LAG = Histogram(
+    "tocsin_escalation_step_lag_seconds", "How late an escalation step fired after its due time.",
+    buckets=LATENCY_BUCKETS + (30.0, 60.0, 300.0), registry=REGISTRY,
+)
+ESCALATION_STEPS = Counter(
+    "tocsin_escalation_steps", "Escalation steps fired, by severity.", ["severity"], registry=REGISTRY
+)
+
+# Names of the gauges produced at scrape time from the database (see webhook.store.stats):
+#   tocsin_incidents_open{severity,state}   incidents not resolved
+#   tocsin_escalation_backlog               escalation steps due but not yet fired
+#   tocsin_outbox_pending{channel}          deliveries waiting in the outbox
+#   tocsin_remediation_runs_active          runbook runs in progress or awaiting approval
+DB_GAUGES = (
+    "tocsin_incidents_open",
+    "tocsin_escalation_backlog",
+    "tocsin_outbox_pending",
+    "tocsin_remediation_runs_active",
+)
+
+# --- remediation (issue 4); remediator reports through webhook.remediation into these -------------
+REMEDIATION_RUNS = Counter(
+    "tocsin_remediation_runs", "Runbook runs finished, by runbook and outcome "
+    "(verified, failed, refused, aborted, dry_run, escalated).", ["runbook", "outcome"], registry=REGISTRY,
+)
+REMEDIATION_ACTIONS = Counter(
+    "tocsin_remediation_actions", "Remediation action attempts by action and outcome.",
+    ["action", "outcome"], registry=REGISTRY,
+)
+REMEDIATION_GUARD_REFUSALS = Counter(
+    "tocsin_remediation_guard_refusals", "Actions refused by the safety envelope, by guard.", ["guard"],
+    registry=REGISTRY,
+)
+REMEDIATION_VERIFY_SECONDS = Histogram(
+    "tocsin_remediation_verification_seconds", "Time from the last action to verification holding.",
+    ["runbook"], buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800), registry=REGISTRY,
+)
+PAGES_AVOIDED = Counter(
+    "tocsin_remediation_pages_avoided", "Incidents resolved by remediation before any human was paged.",
+    ["runbook"], registry=REGISTRY,
+)
