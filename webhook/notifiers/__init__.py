@@ -1,0 +1,1 @@
+"""Notifiers: one small module per channel behind the one-method Notifier protocol of base.py."""

@@ -1,0 +1,99 @@
+"""Verification of vendor callbacks: Slack signing secret (v0 HMAC-SHA256) and X-Twilio-Signature (HMAC-SHA1)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import SecretStr
+
+SLACK_TOLERANCE_SECONDS = 300
+
+
+class SignatureError(Exception):
+    """A callback failed verification; `reason` is safe to log and to return (it holds no secret)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def slack_signature(signing_secret: SecretStr, timestamp: str, body: bytes) -> str:
+    """The `X-Slack-Signature` value Slack computes for this request."""
+    base = b"v0:" + timestamp.encode("ascii") + b":" + body
+    digest = hmac.new(signing_secret.get_secret_value().encode(), base, hashlib.sha256).hexdigest()
+    return f"v0={digest}"
+
+
+def verify_slack_signature(
+    signing_secret: SecretStr,
+    timestamp: str | None,
+    body: bytes,
+    signature: str | None,
+    now: float,
+    tolerance: int = SLACK_TOLERANCE_SECONDS,
+) -> None:
+    """Raise SignatureError unless `signature` is Slack's v0 HMAC of the body, made within `tolerance` s."""
+    if not timestamp or not signature:
+        raise SignatureError("missing X-Slack-Request-Timestamp or X-Slack-Signature")
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        raise SignatureError("malformed X-Slack-Request-Timestamp")
+    # A replayed request is signed correctly: only its age gives it away.
+    if abs(now - int(timestamp)) > tolerance:
+        raise SignatureError("X-Slack-Request-Timestamp outside the allowed window")
+    if not signature.startswith("v0=") or not signature.isascii():
+        raise SignatureError("malformed X-Slack-Signature")
+    expected = slack_signature(signing_secret, timestamp, body)
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise SignatureError("X-Slack-Signature does not match")
+
+
+def twilio_signature(auth_token: SecretStr, url: str, params: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
+    """Twilio's algorithm: the full URL, then every POST parameter name+value sorted by name, HMAC-SHA1, base64."""
+    pairs = sorted(params.items() if isinstance(params, Mapping) else params)
+    payload = url + "".join(name + value for name, value in pairs)
+    mac = hmac.new(auth_token.get_secret_value().encode(), payload.encode("utf-8"), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def _port_variants(url: str) -> list[str]:
+    """Twilio signs the URL as it dialled it, with or without the default port: accept both spellings."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    host = parts.hostname or ""
+    variants = [url]
+    if default is None:
+        return variants
+    if parts.port is None:
+        variants.append(urlunsplit(parts._replace(netloc=f"{_userinfo(parts.netloc)}{host}:{default}")))
+    elif parts.port == default:
+        variants.append(urlunsplit(parts._replace(netloc=f"{_userinfo(parts.netloc)}{host}")))
+    return variants
+
+
+def _userinfo(netloc: str) -> str:
+    return netloc.rsplit("@", 1)[0] + "@" if "@" in netloc else ""
+
+
+def verify_twilio_signature(
+    auth_token: SecretStr,
+    url: str,
+    params: Mapping[str, str] | Iterable[tuple[str, str]],
+    signature: str | None,
+) -> None:
+    """Raise SignatureError unless `signature` is Twilio's for this public URL and form parameters.
+
+    `url` must be the URL Twilio called (the public one configured in Twilio, query string included),
+    not the one behind a reverse proxy.
+    """
+    if not signature:
+        raise SignatureError("missing X-Twilio-Signature")
+    pairs = list(params.items() if isinstance(params, Mapping) else params)
+    given = signature.encode()
+    for candidate in _port_variants(url):
+        if hmac.compare_digest(twilio_signature(auth_token, candidate, pairs).encode(), given):
+            return
+    raise SignatureError("X-Twilio-Signature does not match")
