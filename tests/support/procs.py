@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -156,9 +157,15 @@ def _pg_bin(name: str) -> str:
 
 
 @contextlib.contextmanager
-def postgres_server(workdir: Path) -> Iterator[str]:
-    """A throw-away PostgreSQL cluster on a free port; yields a SQLAlchemy URL (psycopg 3)."""
+def postgres_server(workdir: Path | None = None) -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a free port; yields a SQLAlchemy URL (psycopg 3).
+
+    As root the server runs as the `postgres` user (initdb refuses root), in a directory of its own
+    under /tmp because pytest's temporary directories are private to root.
+    """
     user = "postgres" if os.geteuid() == 0 else None
+    own_dir = workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="tocsin-pg-")) if workdir is None else workdir
     workdir.mkdir(parents=True, exist_ok=True)
     if user is not None:
         pw = pwd.getpwnam(user)
@@ -188,3 +195,5 @@ def postgres_server(workdir: Path) -> Iterator[str]:
         yield url
     finally:
         proc.stop(signal.SIGINT)
+        if own_dir:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,47 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+
+from webhook import metrics
+from webhook.api.deps import ServiceDep
+from webhook.store import incident_repo
+from webhook.store.db import StorageUnavailable
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get("/readyz", summary="The database is reachable")
+async def readyz(svc: ServiceDep) -> Response:
+    try:
+        await asyncio.wait_for(svc.db.ping(), 3)
+    except (StorageUnavailable, TimeoutError):
+        return Response('{"status":"database unreachable"}', 503, media_type="application/json")
+    return Response('{"status":"ready"}', 200, media_type="application/json")
+
+
+def _db_gauges(rows: list[tuple[str, str, int]]) -> bytes:
+    reg = CollectorRegistry(auto_describe=True)
+    g = Gauge("tocsin_incidents_open", "Incidents not resolved, by severity and state.", ["severity", "state"],
+              registry=reg)
+    for sev, state, n in rows:
+        g.labels(sev, state).set(n)
+    return generate_latest(reg)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def prometheus_metrics(svc: ServiceDep) -> Response:
+    body = generate_latest(metrics.REGISTRY)
+    with contextlib.suppress(StorageUnavailable):  # counters still useful; readyz reports the database
+        body += _db_gauges(await svc.db.read(incident_repo.open_counts))
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

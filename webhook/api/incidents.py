@@ -1,0 +1,115 @@
+"""Incident API: list, show with timeline, acknowledge, resolve, snooze."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from webhook import metrics
+from webhook.api.deps import ActorDep, ServiceDep
+from webhook.config import parse_duration
+from webhook.incidents import TransitionError
+from webhook.store import incident_repo as repo
+from webhook.store.db import StorageUnavailable
+
+router = APIRouter(prefix="/api/v1", tags=["incidents"])
+
+
+class ActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field("", max_length=2000)
+
+
+class SnoozeBody(ActionBody):
+    until: datetime | None = None
+    duration: str | None = Field(None, description="e.g. 30m, 1h, 1d")
+
+    @field_validator("until")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("until needs a time zone, e.g. 2026-11-28T12:00:00Z")
+        return v
+
+
+def _parse_labels(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise HTTPException(422, f"label filter {item!r}: use name=value")
+        out[name] = value
+    return out
+
+
+@router.get("/incidents", summary="List incidents, newest first")
+async def list_incidents(
+    svc: ServiceDep, _actor: ActorDep,
+    state: Annotated[list[Literal["triggered", "acknowledged", "snoozed", "resolved"]] | None, Query()] = None,
+    severity: Annotated[list[str] | None, Query(max_length=16)] = None,
+    label: Annotated[list[str] | None, Query(description="name=value, repeatable")] = None,
+    limit: Annotated[int, Query(ge=1, le=repo.MAX_PAGE)] = 100,
+    before: Annotated[int | None, Query(description="page: only ids below this")] = None,
+) -> dict[str, Any]:
+    f = repo.IncidentFilter(list(state) if state else None, severity, _parse_labels(label or []), limit, before)
+    try:
+        items = await svc.db.read(repo.list_incidents, f)
+    except StorageUnavailable as exc:
+        raise HTTPException(503, "storage unavailable") from exc
+    return {"incidents": items, "next_before": items[-1]["id"] if len(items) == limit else None}
+
+
+@router.get("/incidents/{incident_id}", summary="One incident with its alerts and timeline")
+async def get_incident(incident_id: int, svc: ServiceDep, _actor: ActorDep) -> dict[str, Any]:
+    try:
+        return await svc.db.read(repo.get_incident, incident_id)
+    except repo.NotFound as exc:
+        raise HTTPException(404, f"incident {incident_id} not found") from exc
+    except StorageUnavailable as exc:
+        raise HTTPException(503, "storage unavailable") from exc
+
+
+async def _act(svc: ServiceDep, incident_id: int, action: str, who: str, note: str,
+               until: datetime | None = None) -> dict[str, Any]:
+    now = svc.clock()
+    try:
+        res = await svc.db.write(repo.act, incident_id, action, who, now, until, note)
+    except repo.NotFound as exc:
+        raise HTTPException(404, f"incident {incident_id} not found") from exc
+    except TransitionError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except StorageUnavailable as exc:
+        raise HTTPException(503, "storage unavailable") from exc
+    if res.get("first_ack"):
+        metrics.INCIDENT_TIME_TO_ACK.labels("all").observe((now - res["opened_at"]).total_seconds())
+    return {"id": incident_id, "state": res["state"], "changed": res["changed"], "by": who}
+
+
+@router.post("/incidents/{incident_id}/ack", summary="Acknowledge: stops escalation")
+async def ack(incident_id: int, svc: ServiceDep, who: ActorDep, body: ActionBody | None = None) -> dict[str, Any]:
+    return await _act(svc, incident_id, "ack", who, body.note if body else "")
+
+
+@router.post("/incidents/{incident_id}/resolve", summary="Resolve by hand")
+async def resolve(incident_id: int, svc: ServiceDep, who: ActorDep,
+                  body: ActionBody | None = None) -> dict[str, Any]:
+    return await _act(svc, incident_id, "resolve", who, body.note if body else "")
+
+
+@router.post("/incidents/{incident_id}/snooze", summary="Snooze until a time or for a duration")
+async def snooze(incident_id: int, body: SnoozeBody, svc: ServiceDep, who: ActorDep) -> dict[str, Any]:
+    if (body.until is None) == (body.duration is None):
+        raise HTTPException(422, "give exactly one of until or duration")
+    until = body.until
+    if body.duration is not None:
+        try:
+            delta = parse_duration(body.duration)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        if delta <= timedelta(0) or delta > timedelta(days=30):
+            raise HTTPException(422, "duration must be between 1s and 30d")
+        until = svc.clock() + delta
+    return await _act(svc, incident_id, "snooze", who, body.note, until)

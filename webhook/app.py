@@ -1,0 +1,96 @@
+"""create_app(config): wiring, lifespan (migrations, ingest writer, ticker) and request metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from webhook import __version__, metrics
+from webhook.api import alertmanager, health, incidents
+from webhook.auth import Credentials, resolve_credentials
+from webhook.config import TocsinConfig
+from webhook.ingest import Clock, Ingestor, utcnow
+from webhook.service import Service
+from webhook.store import incident_repo
+from webhook.store.db import Database, StorageUnavailable
+from webhook.store.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+class RequestMetrics:
+    """Pure ASGI middleware (no per-request task) observing latency by route template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            metrics.REQUEST_LATENCY.labels(path, scope["method"]).observe(time.perf_counter() - start)
+
+
+async def tick(svc: Service) -> None:
+    """Periodic work read from the database: wake snoozed incidents, resolve quiet flapping ones."""
+    now = svc.clock()
+    try:
+        await svc.db.write(incident_repo.wake_snoozed, now)
+        resolved = await svc.db.write(incident_repo.resolve_quiet, now)
+    except StorageUnavailable as exc:
+        log.warning("tick skipped: %s", exc)
+        return
+    if resolved:
+        log.info("resolved %d flapping incidents after their quiet period", len(resolved))
+
+
+def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials | None = None,
+               tick_seconds: float = 1.0) -> FastAPI:
+    """Build the ASGI app. Nothing touches the database or the network until the lifespan starts."""
+    creds = creds if creds is not None else resolve_credentials(cfg)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        db = Database.from_url(cfg.database_url(), sqlite_synchronous=cfg.database.sqlite_synchronous,
+                               pool_size=cfg.database.pool_size)
+        if cfg.database.auto_migrate:
+            upgrade(db.engine)
+        ingestor = Ingestor(db, cfg, clock)
+        svc = Service(cfg, creds, db, ingestor, clock)
+        app.state.svc = svc
+        ingestor.start()
+        scheduler = AsyncIOScheduler()
+        if tick_seconds > 0:
+            scheduler.add_job(tick, "interval", seconds=tick_seconds, args=[svc], max_instances=1,
+                              coalesce=True, id="tick")
+            scheduler.start()
+        try:
+            yield {}
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            await ingestor.stop()
+            db.close()
+
+    app = FastAPI(
+        title="Tocsin", version=__version__, lifespan=lifespan,
+        description="Alertmanager webhook in, deduplicated durable incidents out.",
+    )
+    app.add_middleware(RequestMetrics)
+    app.include_router(alertmanager.router)
+    app.include_router(incidents.router)
+    app.include_router(health.router)
+    return app
