@@ -58,11 +58,11 @@ DELIVERIES = Counter(
 )
 DELIVERY_LATENCY = Histogram(
     "tocsin_delivery_latency_seconds", "Time from a delivery becoming due to the vendor accepting it.",
-    ["channel"], buckets=LATENCY_BUCKETS + (30.0, 60.0, 300.0), registry=REGISTRY,
+    ["channel"], buckets=(*LATENCY_BUCKETS, 30.0, 60.0, 300.0), registry=REGISTRY,
 )
 ESCALATION_STEP_LAG = Histogram(
     "tocsin_escalation_step_lag_seconds", "How late an escalation step fired after its due time.",
-    buckets=LATENCY_BUCKETS + (30.0, 60.0, 300.0), registry=REGISTRY,
+    buckets=(*LATENCY_BUCKETS, 30.0, 60.0, 300.0), registry=REGISTRY,
 )
 ESCALATION_STEPS = Counter(
     "tocsin_escalation_steps", "Escalation steps fired, by severity.", ["severity"], registry=REGISTRY
