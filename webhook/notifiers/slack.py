@@ -1,0 +1,257 @@
+"""Slack: one Block Kit message per incident, updated in place, timeline in its thread; button callbacks parsed."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import aiohttp
+from pydantic import SecretStr
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from webhook.notifiers.base import (
+    Delivered,
+    DeliveryResult,
+    IncidentState,
+    IncidentView,
+    Message,
+    MessageKind,
+    Permanent,
+    Retryable,
+    parse_retry_after,
+)
+from webhook.notifiers.render import STRINGS, Renderer, SlackParts, key_labels, slack_escape
+
+log = logging.getLogger(__name__)
+
+ACTION_ACK = "tocsin_ack"
+ACTION_RESOLVE = "tocsin_resolve"
+ACTION_SNOOZE = "tocsin_snooze_1h"
+SNOOZE_SECONDS = 3600
+
+#: Slack errors that another attempt may cure; every other `error` is permanent.
+RETRYABLE_ERRORS = frozenset({
+    "ratelimited", "rate_limited", "internal_error", "fatal_error", "request_timeout",
+    "service_unavailable", "team_added_to_org",
+})
+#: chat.update errors after which posting a fresh message is the right move (the old one is gone).
+REPOST_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+UPDATE_KINDS = frozenset({MessageKind.UPDATE, MessageKind.ACK, MessageKind.RESOLVE,
+                          MessageKind.REMEDIATION_PROGRESS, MessageKind.REMINDER})
+
+
+def classify_slack_error(exc: Exception) -> Retryable | Permanent:
+    """Alertmanager-style: rate limits, 5xx and network trouble are retryable, everything else permanent."""
+    if isinstance(exc, SlackApiError):
+        status = int(getattr(exc.response, "status_code", 0) or 0)
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        error = str(data.get("error") or f"HTTP {status}")
+        headers = exc.response.headers or {}
+        if status == 429 or error in {"ratelimited", "rate_limited"}:
+            return Retryable(error, parse_retry_after(headers.get("Retry-After") or headers.get("retry-after")))
+        if status >= 500 or error in RETRYABLE_ERRORS:
+            return Retryable(error)
+        return Permanent(error)
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ClientError):
+        return Retryable(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    return Permanent(f"{type(exc).__name__}: {exc}")
+
+
+def encode_reference(channel: str, ts: str) -> str:
+    return f"{channel}/{ts}"
+
+
+def decode_reference(reference: str) -> tuple[str, str]:
+    channel, sep, ts = reference.partition("/")
+    if not sep or not channel or not ts:
+        raise ValueError(f"not a Slack message reference: {reference!r}")
+    return channel, ts
+
+
+def _safe_url(url: str | None) -> str | None:
+    """Only http(s) links become buttons: annotations come from rule files, not from a trusted UI."""
+    if url and re.match(r"^https?://", url) and len(url) <= 3000:
+        return url
+    return None
+
+
+def _button(action_id: str, text: str, **extra: str) -> dict[str, Any]:
+    return {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text[:75]}, **extra}
+
+
+def build_blocks(view: IncidentView | None, parts: SlackParts, strings: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Block Kit for one incident (or a summary when `view` is None); pure, so tests read it directly."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": parts.title or "Tocsin", "emoji": True}},
+    ]
+    section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": parts.body or " "}}
+    if view is not None:
+        fields = [{"type": "mrkdwn", "text": f"*{slack_escape(k)}*\n{slack_escape(v)}"[:2000]}
+                  for k, v in key_labels(view.labels, max_labels=10)]
+        if fields:
+            section["fields"] = fields
+    blocks.append(section)
+    if view is None:
+        return blocks
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": parts.context or view.code}]})
+    blocks.append({"type": "actions", "block_id": "tocsin_actions", "elements": _actions(view, strings)})
+    return blocks
+
+
+def _actions(view: IncidentView, strings: Mapping[str, str]) -> list[dict[str, Any]]:
+    buttons: list[dict[str, Any]] = []
+    if view.state in (IncidentState.TRIGGERED, IncidentState.SNOOZED):
+        buttons.append(_button(ACTION_ACK, strings["ack"], value=view.id, style="primary"))
+    if view.state != IncidentState.RESOLVED:
+        buttons.append(_button(ACTION_RESOLVE, strings["resolve"], value=view.id, style="danger"))
+    if view.state == IncidentState.TRIGGERED:
+        buttons.append(_button(ACTION_SNOOZE, strings["snooze"], value=view.id))
+    for name, url in (("runbook", view.runbook_url), ("dashboard", view.dashboard_url),
+                      ("console", view.console_url)):
+        safe = _safe_url(url)
+        if safe is not None:
+            buttons.append(_button(f"tocsin_link_{name}", strings[name], url=safe))
+    return buttons or [_button("tocsin_link_none", view.code, value=view.id)]
+
+
+class SlackNotifier:
+    """Posts with slack-sdk's AsyncWebClient; `base_url` points it at a fake in tests."""
+
+    def __init__(self, token: SecretStr, renderer: Renderer, *, base_url: str = "https://slack.com/api/",
+                 timeout: float = 10.0) -> None:
+        # retry_handlers=[]: the outbox owns retries; the SDK's own would hide failures and double-post
+        self._client = AsyncWebClient(token=token.get_secret_value(), base_url=base_url, timeout=int(timeout),
+                                      retry_handlers=[])
+        self._renderer = renderer
+
+    async def notify(self, msg: Message) -> DeliveryResult:
+        parts = self._renderer.slack(msg)
+        blocks = build_blocks(msg.incident, parts, STRINGS[msg.locale])
+        try:
+            if msg.previous_reference and msg.kind in UPDATE_KINDS:
+                return await self._update(msg, parts, blocks)
+            return await self._post(msg.target.address, parts, blocks)
+        except Exception as exc:  # classified, never raised: the outbox decides what happens next
+            result = classify_slack_error(exc)
+            log.warning("slack delivery failed (%s): %s", result.outcome, result.reason)
+            return result
+
+    async def _post(self, channel: str, parts: SlackParts, blocks: list[dict[str, Any]]) -> DeliveryResult:
+        resp = await self._client.chat_postMessage(channel=channel, text=parts.fallback, blocks=blocks)
+        reference = encode_reference(str(resp["channel"]), str(resp["ts"]))
+        if parts.thread:
+            try:
+                await self._client.chat_postMessage(channel=str(resp["channel"]), thread_ts=str(resp["ts"]),
+                                                    text=parts.thread)
+            except Exception as exc:  # the page is out; a lost thread line must not make the outbox re-page
+                log.warning("slack thread reply failed: %s", classify_slack_error(exc).reason)
+        return Delivered(reference)
+
+    async def _update(self, msg: Message, parts: SlackParts, blocks: list[dict[str, Any]]) -> DeliveryResult:
+        assert msg.previous_reference is not None
+        try:
+            channel, ts = decode_reference(msg.previous_reference)
+        except ValueError as exc:
+            return Permanent(str(exc))
+        try:
+            await self._client.chat_update(channel=channel, ts=ts, text=parts.fallback, blocks=blocks)
+        except SlackApiError as exc:
+            if exc.response.get("error") in REPOST_ERRORS:
+                return await self._post(msg.target.address, parts, blocks)
+            raise
+        if parts.thread:
+            # chat.update is idempotent, so a retry after a failed reply repeats nothing visible
+            await self._client.chat_postMessage(channel=channel, thread_ts=ts, text=parts.thread)
+        return Delivered(encode_reference(channel, ts))
+
+
+# --- interactivity: POST /slack/interactions ------------------------------------------------------------
+
+MAX_INTERACTION_BYTES = 1024 * 1024
+_ACTIONS = {ACTION_ACK: "ack", ACTION_RESOLVE: "resolve", ACTION_SNOOZE: "snooze"}
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_SLACK_ID = re.compile(r"^[A-Z0-9]{2,32}$")
+
+
+class InteractionAction(enum.StrEnum):
+    ACK = "ack"
+    RESOLVE = "resolve"
+    SNOOZE = "snooze"
+
+
+class InteractionError(ValueError):
+    """The interaction payload is not one we act on; the message says why (safe to return in a 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    action: InteractionAction
+    incident_id: str
+    slack_user_id: str
+    slack_user_name: str | None = None
+    response_url: str | None = None
+    channel_id: str | None = None
+    message_ts: str | None = None
+    snooze_seconds: int | None = None
+
+
+def parse_interaction(form_body: bytes, *, response_url_prefix: str = "https://hooks.slack.com/") -> Interaction:
+    """Parse the `payload=` form field Slack posts for a button click. Verify the signature first."""
+    if len(form_body) > MAX_INTERACTION_BYTES:
+        raise InteractionError("interaction body too large")
+    try:
+        form = parse_qs(form_body.decode("utf-8"), strict_parsing=True, max_num_fields=10)
+        (raw,) = form["payload"]
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, ValueError, KeyError) as exc:
+        raise InteractionError(f"malformed interaction body: {type(exc).__name__}") from None
+    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+        raise InteractionError("unsupported interaction type")
+    action = _known_action(payload.get("actions"))
+    user = _dict(payload.get("user"))
+    user_id = user.get("id")
+    if not isinstance(user_id, str) or not _SLACK_ID.match(user_id):
+        raise InteractionError("interaction without a valid user id")
+    container = _dict(payload.get("container"))
+    response_url = payload.get("response_url")
+    kind = InteractionAction(_ACTIONS[action["action_id"]])
+    return Interaction(
+        action=kind,
+        incident_id=action["value"],
+        slack_user_id=user_id,
+        slack_user_name=_str_or_none(user.get("username") or user.get("name")),
+        # response_url is where the API layer may post back: never follow one that is not Slack's
+        response_url=response_url if isinstance(response_url, str)
+        and response_url.startswith(response_url_prefix) else None,
+        channel_id=_str_or_none(container.get("channel_id")),
+        message_ts=_str_or_none(container.get("message_ts")),
+        snooze_seconds=SNOOZE_SECONDS if kind is InteractionAction.SNOOZE else None,
+    )
+
+
+def _known_action(actions: object) -> dict[str, str]:
+    if not isinstance(actions, list) or not actions:
+        raise InteractionError("interaction without actions")
+    for action in actions:
+        if isinstance(action, dict) and action.get("action_id") in _ACTIONS:
+            value = action.get("value")
+            if not isinstance(value, str) or not _ID.match(value):
+                raise InteractionError("action value is not an incident id")
+            return {"action_id": str(action["action_id"]), "value": value}
+    raise InteractionError("no Tocsin action in the interaction")
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
