@@ -80,7 +80,8 @@ class IncidentView:
     resolved_by: str | None = None
     console_url: str | None = None
     flapping: bool = False
-    timeline: tuple[TimelineEntry, ...] = ()
+    timeline: tuple[TimelineEntry, ...] = ()  # recent entries, oldest first
+    alerts: tuple[Mapping[str, str], ...] = ()  # label sets of the grouped alerts, for channels that list them
 
     @property
     def runbook_url(self) -> str | None:
