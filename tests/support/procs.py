@@ -71,7 +71,7 @@ def spawn(name: str, args: Sequence[str], workdir: Path, env: dict[str, str] | N
         kwargs["user"] = pw.pw_uid
         kwargs["group"] = pw.pw_gid
         kwargs["extra_groups"] = []
-    popen = subprocess.Popen(  # noqa: S603 - argv built by the tests
+    popen = subprocess.Popen(
         list(args), stdout=fh, stderr=subprocess.STDOUT, cwd=workdir, env=env,
         start_new_session=True, **kwargs,  # type: ignore[call-overload]
     )

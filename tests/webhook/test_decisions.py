@@ -85,7 +85,8 @@ def test_resolved_repeat_is_a_repeat() -> None:
 
 
 def test_refire_below_the_flap_threshold_is_a_new_incident_that_keeps_the_history() -> None:
-    recent = inc(state=State.RESOLVED, firing_alerts=0, changes=(NOW - timedelta(minutes=2), NOW - timedelta(minutes=1)))
+    changes = (NOW - timedelta(minutes=2), NOW - timedelta(minutes=1))
+    recent = inc(state=State.RESOLVED, firing_alerts=0, changes=changes)
     d = decide_firing("high", {}, None, None, None, recent, NOW, FLAP)
     assert d.reason is Reason.NEW and d.opens_incident
     assert d.incident is not None and len(d.incident.changes) == 3
