@@ -36,6 +36,7 @@ class PrometheusSpec(_Strict):
 
 
 class Expect(_Strict):
+    matches: bool = True
     outcome: Outcome | None = None
     status: RunStatus = RunStatus.FINISHED
     actions: list[str] = Field(description="Exactly the mutating calls, in order (FakeCluster notation).")
@@ -144,6 +145,13 @@ async def run_cases(runbooks: list[Runbook], files: list[Path]) -> list[CaseResu
             results.append(CaseResult(cases.runbook, str(path), [f"{path}: no runbook {cases.runbook!r}"]))
             continue
         for case in cases.cases:
+            if runbook.matches(case.alert.labels) != case.expect.matches:
+                results.append(CaseResult(runbook.id, case.name, [f"runbook matches the alert: "
+                                                                  f"{not case.expect.matches}"]))
+                continue
+            if not case.expect.matches:
+                results.append(CaseResult(runbook.id, case.name, []))
+                continue
             run, calls = await run_case(runbook, case)
             results.append(CaseResult(runbook.id, case.name, check(run, calls, case.expect)))
     return results
