@@ -1,6 +1,7 @@
 """Pytest fixtures for the fakes: one server per session, state and faults reset for every test.
 
-Use from any conftest.py: `pytest_plugins = ["tests.fakes.plugin"]`.
+Enable suite-wide with `pytest_plugins = ["tests.fakes.plugin"]` in the top-level tests/conftest.py, or
+import the fixtures into a package's conftest.py (as tests/notifiers/conftest.py does).
 """
 
 from __future__ import annotations

@@ -6,10 +6,17 @@ from datetime import UTC, datetime
 
 import pytest
 
+# fixtures are imported, not declared with pytest_plugins: that is only allowed in the top-level conftest
+from tests.fakes.plugin import (  # noqa: F401
+    _fake_pagerduty_server,
+    _fake_slack_server,
+    _fake_twilio_server,
+    fake_pagerduty,
+    fake_slack,
+    fake_twilio,
+)
 from webhook.notifiers.base import IncidentState, IncidentView, Severity, TimelineEntry
 from webhook.notifiers.render import Renderer
-
-pytest_plugins = ["tests.fakes.plugin"]
 
 OPENED = datetime(2025, 3, 4, 9, 30, tzinfo=UTC)
 
