@@ -6,6 +6,7 @@ import asyncio
 import enum
 import json
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -128,8 +129,9 @@ class SlackNotifier:
     def __init__(self, token: SecretStr, renderer: Renderer, *, base_url: str = "https://slack.com/api/",
                  timeout: float = 10.0) -> None:
         # retry_handlers=[]: the outbox owns retries; the SDK's own would hide failures and double-post
-        self._client = AsyncWebClient(token=token.get_secret_value(), base_url=base_url, timeout=int(timeout),
-                                      retry_handlers=[])
+        # the SDK takes whole seconds and treats 0 as "no timeout": round up, never down to 0
+        self._client = AsyncWebClient(token=token.get_secret_value(), base_url=base_url,
+                                      timeout=max(1, math.ceil(timeout)), retry_handlers=[])
         self._renderer = renderer
 
     async def notify(self, msg: Message) -> DeliveryResult:
