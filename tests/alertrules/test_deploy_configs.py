@@ -105,6 +105,7 @@ def test_promtool_check_config_loads_every_pack(repo: Path, tmp_path: Path, pack
     (secrets / "ca.crt").write_text("")
     text = text.replace("/var/run/secrets/kubernetes.io/serviceaccount", str(secrets))
     text = text.replace("/etc/prometheus/targets/", f"{tmp_path}/")
+    (tmp_path / "kubelet.yml").write_text(yaml.safe_dump([{"targets": ["node-1:10250"]}]))
     settings = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     assert "/etc/" not in settings and "/var/" not in settings
     config = tmp_path / "prometheus.yml"
@@ -114,7 +115,7 @@ def test_promtool_check_config_loads_every_pack(repo: Path, tmp_path: Path, pack
     assert result.returncode == 0, out
     for pack in packs:
         assert f"Checking {pack.path}" in out
-    assert out.count("SUCCESS") == len(packs) + 1
+    assert "WARNING" not in out
 
 
 def test_prometheus_config_scrapes_tocsin_and_alerts_to_alertmanager(repo: Path) -> None:
