@@ -11,6 +11,8 @@ from sqlalchemy import create_engine, text
 
 from tests.support.procs import postgres_server
 
+pytest_plugins = ["tests.fakes.plugin"]
+
 _counter = itertools.count()
 
 

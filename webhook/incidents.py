@@ -118,8 +118,9 @@ def decide_firing(sev: str, annotations: dict[str, str], ends_at: datetime | Non
             return Decision(Reason.UPDATE, None, store_status="firing")
         return Decision(Reason.REPEAT, None)
     if open_inc is not None:
-        inc = replace(open_inc, firing_alerts=open_inc.firing_alerts + 1,
-                      severity=higher_severity(open_inc.severity, sev))
+        # built directly, not with dataclasses.replace: this is the per-alert hot path of a storm
+        inc = IncidentSnap(open_inc.id, open_inc.state, higher_severity(open_inc.severity, sev),
+                           open_inc.firing_alerts + 1, open_inc.flapping, open_inc.changes, open_inc.resolve_after)
         if open_inc.firing_alerts == 0:  # a flapping incident waiting for quiet fires again
             changes = (*_prune(open_inc.changes, now, flap.window), now)
             return Decision(Reason.FLAP, replace(inc, changes=changes, resolve_after=None, flapping=True),

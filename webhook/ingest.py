@@ -73,7 +73,8 @@ class Ingestor:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await self._queue.put((payload, fut))
         try:
-            await asyncio.wait_for(asyncio.shield(fut), self._cfg.ingest.commit_timeout.total_seconds())
+            async with asyncio.timeout(self._cfg.ingest.commit_timeout.total_seconds()):
+                await fut
         except TimeoutError as exc:
             raise StorageUnavailable("commit did not finish in time") from exc
 

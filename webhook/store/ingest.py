@@ -8,19 +8,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, text, tuple_, update
+from sqlalchemy import Connection
 
 from webhook.config import FlapConfig
-from webhook.incidents import (
-    Decision,
-    Episode,
-    IncidentSnap,
-    Reason,
-    State,
-    decide_firing,
-    decide_resolved,
-)
-from webhook.store.schema import alerts, incident_events, incidents, receipts
+from webhook.incidents import Decision, Episode, IncidentSnap, Reason, State, decide_firing, decide_resolved
+from webhook.store.raw import Raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,193 +52,210 @@ class BatchResult:
     truncated: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Inc:
     snap: IncidentSnap
     key: str
     opened_at: datetime
+    first: PreparedAlert | None = None  # set for incidents created in this batch (inserted at flush)
     new_alerts: int = 0
+    truncated: int = 0
     dirty: bool = False
+    resolved_now: bool = False
 
 
-def _lock_keys(conn: Connection, keys: list[str]) -> None:
-    """Serialise ingest of the same incident keys across replicas (PostgreSQL); SQLite has one writer."""
-    if conn.dialect.name != "postgresql":
+@dataclass(slots=True)
+class _Row:
+    """An alert episode as this batch knows it (id None: inserted at flush)."""
+
+    id: int | None
+    episode: Episode
+    alert: PreparedAlert | None = None
+    receive: int = 0
+    changed: bool = False
+
+
+_EVENT_KIND = {Reason.JOIN: "alert_joined", Reason.RESOLVE: "alert_resolved", Reason.FLAP: "flapping",
+               Reason.FLAP_HOLD: "resolve_pending", Reason.RESOLVE_INCIDENT: "resolved"}
+
+
+def _lock_keys(raw: Raw, keys: list[str]) -> None:
+    """Serialise ingest of the same incident keys: PostgreSQL advisory locks, SQLite's write lock."""
+    if raw.sqlite:
+        raw.execute("BEGIN IMMEDIATE")
         return
-    for key in sorted(keys):  # a fixed order avoids deadlocks between replicas
-        lock_id = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
-
-
-def _snap(row: Any) -> IncidentSnap:
-    return IncidentSnap(
-        row.id, State(row.state), row.severity, row.firing_alerts, row.flapping,
-        tuple(datetime.fromisoformat(t) for t in row.changes), row.resolve_after,
-    )
-
-
-_INC_COLS = (incidents.c.id, incidents.c.incident_key, incidents.c.state, incidents.c.severity,
-             incidents.c.firing_alerts, incidents.c.flapping, incidents.c.changes, incidents.c.resolve_after,
-             incidents.c.opened_at)
+    ids = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big", signed=True)
+                  for k in keys})  # a fixed order avoids deadlocks between replicas
+    for lock_id in ids:
+        raw.execute("SELECT pg_advisory_xact_lock(?)", (lock_id,))
 
 
 class _Batch:
     """State of one ingest transaction: rows read once, decisions applied in order, rows written once."""
 
     def __init__(self, conn: Connection, now: datetime, flap: FlapConfig) -> None:
-        self.conn, self.now, self.flap = conn, now, flap
+        self.raw, self.now, self.flap = Raw(conn), now, flap
         self.result = BatchResult()
-        self.episodes: dict[tuple[str, datetime], tuple[int | None, Episode]] = {}
+        self.rows: dict[tuple[str, datetime], _Row] = {}
         self.incs: dict[int, _Inc] = {}
         self.open_by_key: dict[str, int] = {}
         self.recent_by_key: dict[str, int] = {}
-        self.new_rows: dict[tuple[str, datetime], dict[str, Any]] = {}
-        self.repeat_ids: Counter[int] = Counter()
-        self.changed: dict[int, dict[str, Any]] = {}
-        self.events: list[dict[str, Any]] = []
+        self.events: list[tuple[int, str, dict[str, Any]]] = []
+        self._ids: list[int] = []
 
     def load(self, items: list[PreparedAlert]) -> None:
-        pairs = {(a.fingerprint, a.starts_at) for a in items}
+        r = self.raw
         keys = sorted({a.key for a in items})
-        _lock_keys(self.conn, keys)
-        rows = self.conn.execute(
-            select(alerts.c.id, alerts.c.fingerprint, alerts.c.starts_at, alerts.c.status,
-                   alerts.c.annotations, alerts.c.ends_at, alerts.c.incident_id)
-            .where(tuple_(alerts.c.fingerprint, alerts.c.starts_at).in_(list(pairs)))
-        ).all()
-        for r in rows:
-            self.episodes[(r.fingerprint, r.starts_at)] = (
-                r.id, Episode(r.status, r.annotations, r.ends_at, r.incident_id))
-        inc_ids = {e.incident_id for _, e in self.episodes.values() if e.incident_id is not None}
-        cond = incidents.c.incident_key.in_(keys) & (
-            (incidents.c.state != State.RESOLVED.value)
-            | (incidents.c.resolved_at >= self.now - self.flap.window))
-        if inc_ids:
-            cond = cond | incidents.c.id.in_(inc_ids)
-        for ir in self.conn.execute(select(*_INC_COLS).where(cond).order_by(incidents.c.id)).all():
-            self.incs[ir.id] = _Inc(_snap(ir), ir.incident_key, ir.opened_at)
-            if ir.state != State.RESOLVED.value:
-                self.open_by_key[ir.incident_key] = ir.id
-            elif ir.incident_key in keys:
-                self.recent_by_key[ir.incident_key] = ir.id  # ordered by id: the latest wins
+        _lock_keys(r, keys)
+        pairs = {(a.fingerprint, a.starts_at) for a in items}
+        for row in r.select_in("SELECT id, fingerprint, starts_at, status, annotations, ends_at, incident_id"
+                               " FROM alerts WHERE fingerprint IN ({in_})", {fp for fp, _ in pairs}):
+            pair = (row[1], r.read_dt(row[2]))
+            if pair in pairs:
+                ep = Episode(row[3], r.read_js(row[4]), r.read_dt(row[5]), row[6])
+                self.rows[pair] = _Row(row[0], ep)  # type: ignore[index,unused-ignore]
+        cols = "id, incident_key, state, severity, firing_alerts, flapping, changes, resolve_after, opened_at"
+        found = r.select_in(f"SELECT {cols} FROM incidents WHERE incident_key IN ({{in_}})"
+                            " AND (state != 'resolved' OR resolved_at >= ?)", keys, [r.dt(self.now - self.flap.window)])
+        inc_ids = {x.episode.incident_id for x in self.rows.values()} - {None} - {f[0] for f in found}
+        found += r.select_in(f"SELECT {cols} FROM incidents WHERE id IN ({{in_}})", inc_ids)
+        for f in sorted(found):
+            snap = IncidentSnap(f[0], State(f[2]), f[3], f[4], bool(f[5]),
+                                tuple(datetime.fromisoformat(t) for t in r.read_js(f[6])), r.read_dt(f[7]))
+            self.incs[f[0]] = _Inc(snap, f[1], r.read_dt(f[8]))  # type: ignore[arg-type]
+            if snap.is_open:
+                self.open_by_key[f[1]] = f[0]
+            elif f[1] in keys:
+                self.recent_by_key[f[1]] = f[0]  # sorted by id: the latest wins
 
-    def apply(self, a: PreparedAlert, payload_incidents: set[int]) -> None:
+    def apply(self, a: PreparedAlert, touched: set[int]) -> None:
         pair = (a.fingerprint, a.starts_at)
-        row_id, episode = self.episodes.get(pair, (None, None))
+        row = self.rows.get(pair)
+        episode = row.episode if row is not None else None
         if a.status == "firing":
-            open_id = self.open_by_key.get(a.key)
-            recent_id = self.recent_by_key.get(a.key)
-            d = decide_firing(
-                a.severity, a.annotations, a.ends_at, episode,
-                self.incs[open_id].snap if open_id is not None else None,
-                self.incs[recent_id].snap if recent_id is not None else None, self.now, self.flap)
+            open_id, recent_id = self.open_by_key.get(a.key), self.recent_by_key.get(a.key)
+            d = decide_firing(a.severity, a.annotations, a.ends_at, episode,
+                              self.incs[open_id].snap if open_id is not None else None,
+                              self.incs[recent_id].snap if recent_id is not None else None, self.now, self.flap)
         else:
-            inc_id = episode.incident_id if episode is not None else None
-            d = decide_resolved(episode, self.incs[inc_id].snap if inc_id is not None else None,
-                                self.now, self.flap)
+            own = episode.incident_id if episode is not None else None
+            d = decide_resolved(episode, self.incs[own].snap if own is not None else None, self.now, self.flap)
         self.result.reasons[d.reason.value] += 1
         inc_id = self._apply_incident(a, d, episode)
         if inc_id is not None:
-            payload_incidents.add(inc_id)
-        self._apply_episode(a, d, pair, row_id, episode, inc_id)
+            touched.add(inc_id)
+        self._apply_episode(a, d, pair, row, inc_id)
 
     def _apply_incident(self, a: PreparedAlert, d: Decision, episode: Episode | None) -> int | None:
         if d.incident is None:
             return episode.incident_id if episode is not None else None
         if d.opens_incident:
-            inc_id = self._insert_incident(a, d.incident)
+            inc_id = self._next_id()
+            self.incs[inc_id] = _Inc(replace(d.incident, id=inc_id), a.key, self.now, first=a)
+            self.open_by_key[a.key] = inc_id
             self.result.opened.append((inc_id, d.incident.severity))
-            self._event(inc_id, "opened", {"alert": a.fingerprint, "title": a.title})
+            self.events.append((inc_id, "opened", {"alert": a.fingerprint, "title": a.title}))
             return inc_id
         assert d.incident.id is not None
-        inc = self.incs[d.incident.id]
+        inc_id = d.incident.id
+        inc = self.incs[inc_id]
         was_open = inc.snap.is_open
         inc.snap, inc.dirty = d.incident, True
+        inc.resolved_now = d.incident.state is State.RESOLVED and (was_open or inc.resolved_now)
         if d.reason in (Reason.JOIN, Reason.FLAP) and episode is None:
             inc.new_alerts += 1
-            self.result.joined.append(inc.snap.id or 0)
+            self.result.joined.append(inc_id)
         if d.reason is Reason.FLAP and not was_open:
-            self.open_by_key[inc.key] = d.incident.id
+            self.open_by_key[inc.key] = inc_id
             self.recent_by_key.pop(inc.key, None)
         if d.reason is Reason.RESOLVE_INCIDENT:
             self.open_by_key.pop(inc.key, None)
-            self.recent_by_key[inc.key] = d.incident.id
-            secs = (self.now - inc.opened_at).total_seconds()
-            self.result.resolved.append((d.incident.id, d.incident.severity, secs))
-        kinds = {Reason.JOIN: "alert_joined", Reason.RESOLVE: "alert_resolved", Reason.FLAP: "flapping",
-                 Reason.FLAP_HOLD: "resolve_pending", Reason.RESOLVE_INCIDENT: "resolved"}
-        if d.reason in kinds:
-            self._event(d.incident.id, kinds[d.reason], {"alert": a.fingerprint})
-        return d.incident.id
+            self.recent_by_key[inc.key] = inc_id
+            self.result.resolved.append((inc_id, d.incident.severity, (self.now - inc.opened_at).total_seconds()))
+        if d.reason in _EVENT_KIND:
+            self.events.append((inc_id, _EVENT_KIND[d.reason], {"alert": a.fingerprint}))
+        return inc_id
 
-    def _insert_incident(self, a: PreparedAlert, snap: IncidentSnap) -> int:
-        inc_id = self.conn.execute(insert(incidents).values(
-            incident_key=a.key, key_labels=a.key_labels, state=snap.state.value, severity=snap.severity,
-            title=a.title, labels=a.labels, annotations=a.annotations, firing_alerts=snap.firing_alerts,
-            alert_count=1, flapping=snap.flapping, changes=[t.isoformat() for t in snap.changes],
-            resolve_after=None, opened_at=self.now, updated_at=self.now, truncated_alerts=0,
-        ).returning(incidents.c.id)).scalar_one()
-        self.incs[inc_id] = _Inc(replace(snap, id=inc_id), a.key, self.now)
-        self.open_by_key[a.key] = inc_id
-        return int(inc_id)
+    def _next_id(self) -> int:
+        """Incident ids are taken up front so new incidents insert in one executemany at flush."""
+        if not self._ids:
+            r = self.raw
+            if r.sqlite:  # BEGIN IMMEDIATE holds the write lock: max(id) cannot move under us
+                top = max([r.execute("SELECT COALESCE(MAX(id), 0) FROM incidents")[0][0],
+                           *self.incs.keys()])
+                self._ids = list(range(top + 64, top, -1))
+            else:
+                got = r.execute("SELECT nextval(pg_get_serial_sequence('incidents', 'id'))"
+                                " FROM generate_series(1, 64)")
+                self._ids = sorted((g[0] for g in got), reverse=True)
+        return self._ids.pop()
 
-    def _apply_episode(self, a: PreparedAlert, d: Decision, pair: tuple[str, datetime], row_id: int | None,
-                       episode: Episode | None, inc_id: int | None) -> None:
-        status = d.store_status or (episode.status if episode else a.status)
-        self.episodes[pair] = (row_id, Episode(status, a.annotations if d.store_status else
-                                               (episode.annotations if episode else a.annotations),
-                               a.ends_at, inc_id))
-        pending = self.new_rows.get(pair)
-        if episode is None:
-            self.new_rows[pair] = {
-                "fingerprint": a.fingerprint, "starts_at": a.starts_at, "status": status, "labels": a.labels,
-                "annotations": a.annotations, "ends_at": a.ends_at, "generator_url": a.generator_url,
-                "incident_id": inc_id, "first_seen": self.now, "last_seen": self.now, "receive_count": 1}
-        elif pending is not None:
-            pending["receive_count"] += 1
-            if d.store_status:
-                pending.update(status=status, annotations=a.annotations, ends_at=a.ends_at)
-        elif d.store_status is None:
-            assert row_id is not None
-            self.repeat_ids[row_id] += 1
-        else:
-            assert row_id is not None
-            self.changed[row_id] = {"b_id": row_id, "status": status, "annotations": a.annotations,
-                                    "ends_at": a.ends_at}
-            self.repeat_ids[row_id] += 1
+    def _apply_episode(self, a: PreparedAlert, d: Decision, pair: tuple[str, datetime], row: _Row | None,
+                       inc_id: int | None) -> None:
+        if row is None:
+            ep = Episode(d.store_status or a.status, a.annotations, a.ends_at, inc_id)
+            self.rows[pair] = _Row(None, ep, a, 1, False)
+            return
+        row.receive += 1
+        if d.store_status is not None:
+            row.episode = Episode(d.store_status, a.annotations, a.ends_at, row.episode.incident_id)
+            row.changed = True
 
-    def _event(self, inc_id: int, kind: str, detail: dict[str, Any]) -> None:
-        self.events.append({"incident_id": inc_id, "at": self.now, "kind": kind, "actor": "alertmanager",
-                            "detail": detail})
+    def flush(self, receipts: list[tuple[Any, ...]]) -> None:
+        r, now = self.raw, self.raw.dt(self.now)
+        new_incs = [i for i in self.incs.values() if i.first is not None]
+        r.many("INSERT INTO incidents (id, incident_key, key_labels, state, severity, title, labels, annotations,"
+               " firing_alerts, alert_count, flapping, changes, resolve_after, opened_at, updated_at, resolved_at,"
+               " resolved_by, truncated_alerts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               [self._incident_row(i, now) for i in new_incs])
+        self._update_incidents(now)
+        new, repeat, changed = [], [], []
+        for x in self.rows.values():
+            ep = x.episode
+            if x.id is None:
+                assert x.alert is not None
+                a = x.alert
+                new.append((a.fingerprint, r.dt(a.starts_at), ep.status, r.js(a.labels), r.js(ep.annotations),
+                            r.dt(ep.ends_at), a.generator_url, ep.incident_id, now, now, x.receive))
+            elif x.receive:
+                repeat.append((x.receive, now, x.id))
+                if x.changed:
+                    changed.append((ep.status, r.js(ep.annotations), r.dt(ep.ends_at), x.id))
+        r.many("INSERT INTO alerts (fingerprint, starts_at, status, labels, annotations, ends_at, generator_url,"
+               " incident_id, first_seen, last_seen, receive_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", new)
+        r.many("UPDATE alerts SET receive_count = receive_count + ?, last_seen = ? WHERE id = ?", repeat)
+        r.many("UPDATE alerts SET status = ?, annotations = ?, ends_at = ? WHERE id = ?", changed)
+        r.many("INSERT INTO incident_events (incident_id, at, kind, actor, detail) VALUES (?, ?, ?, 'alertmanager', ?)",
+               [(i, now, kind, r.js(detail)) for i, kind, detail in self.events])
+        r.many("INSERT INTO webhook_receipts (received_at, receiver, group_key, status, alerts, truncated_alerts)"
+               " VALUES (?, ?, ?, ?, ?, ?)", [(now, *row) for row in receipts])
 
-    def flush(self) -> None:
-        c = self.conn
-        if self.new_rows:
-            c.execute(insert(alerts), list(self.new_rows.values()))
-        if self.repeat_ids:
-            c.execute(update(alerts).where(alerts.c.id == bindparam("b_id")).values(
-                receive_count=alerts.c.receive_count + bindparam("b_n"), last_seen=self.now),
-                [{"b_id": i, "b_n": n} for i, n in self.repeat_ids.items()])
-        if self.changed:
-            c.execute(update(alerts).where(alerts.c.id == bindparam("b_id")).values(
-                status=bindparam("status"), annotations=bindparam("annotations"), ends_at=bindparam("ends_at")),
-                list(self.changed.values()))
-        dirty = [i for i in self.incs.values() if i.dirty]
-        for inc in dirty:
+    def _incident_row(self, inc: _Inc, now: Any) -> tuple[Any, ...]:
+        r, s, a = self.raw, inc.snap, inc.first
+        assert a is not None
+        resolved = s.state is State.RESOLVED
+        return (s.id, a.key, r.js(a.key_labels), s.state.value, s.severity, a.title, r.js(a.labels),
+                r.js(a.annotations), s.firing_alerts, 1 + inc.new_alerts, r.flag(s.flapping),
+                r.js([t.isoformat() for t in s.changes]), r.dt(s.resolve_after), now, now,
+                now if resolved else None, "alertmanager" if resolved else None, inc.truncated)
+
+    def _update_incidents(self, now: Any) -> None:
+        r, rows = self.raw, []
+        for inc in self.incs.values():
+            if inc.first is not None or not (inc.dirty or inc.truncated):
+                continue
             s = inc.snap
-            values: dict[str, Any] = {
-                "state": s.state.value, "severity": s.severity, "firing_alerts": s.firing_alerts,
-                "flapping": s.flapping, "changes": [t.isoformat() for t in s.changes],
-                "resolve_after": s.resolve_after, "updated_at": self.now,
-                "alert_count": incidents.c.alert_count + inc.new_alerts,
-            }
-            if s.state is State.RESOLVED:
-                values.update(resolved_at=self.now, resolved_by="alertmanager")
-            elif s.is_open:
-                values.update(resolved_at=None, resolved_by=None)
-            c.execute(update(incidents).where(incidents.c.id == s.id).values(**values))
-        if self.events:
-            c.execute(insert(incident_events), self.events)
+            # resolved_at: set when resolved in this batch, cleared while open, else kept (a human resolved it)
+            mode = 1 if inc.resolved_now else 2 if s.is_open else 0
+            rows.append((s.state.value, s.severity, s.firing_alerts, r.flag(s.flapping),
+                         r.js([t.isoformat() for t in s.changes]), r.dt(s.resolve_after), now, inc.new_alerts,
+                         inc.truncated, mode, now, mode, s.id))
+        r.many("UPDATE incidents SET state = ?, severity = ?, firing_alerts = ?, flapping = ?, changes = ?,"
+               " resolve_after = ?, updated_at = ?, alert_count = alert_count + ?,"
+               " truncated_alerts = truncated_alerts + ?,"
+               " resolved_at = CASE ? WHEN 1 THEN ? WHEN 2 THEN NULL ELSE resolved_at END,"
+               " resolved_by = CASE ? WHEN 1 THEN 'alertmanager' WHEN 2 THEN NULL ELSE resolved_by END"
+               " WHERE id = ?", rows)
 
 
 def ingest_batch(conn: Connection, payloads: list[PreparedPayload], now: datetime,
@@ -254,19 +263,16 @@ def ingest_batch(conn: Connection, payloads: list[PreparedPayload], now: datetim
     """Apply payloads in arrival order; the caller's transaction commits everything or nothing."""
     batch = _Batch(conn, now, flap)
     batch.load([a for p in payloads for a in p.alerts])
-    receipt_rows = []
+    receipts = []
     for p in payloads:
         touched: set[int] = set()
         for a in p.alerts:
             batch.apply(a, touched)
-        receipt_rows.append({"received_at": now, "receiver": p.receiver, "group_key": p.group_key,
-                             "status": p.status, "alerts": len(p.alerts), "truncated_alerts": p.truncated_alerts})
+        receipts.append((p.receiver, p.group_key, p.status, len(p.alerts), p.truncated_alerts))
         if p.truncated_alerts:
             batch.result.truncated += p.truncated_alerts
             for inc_id in sorted(touched):
-                batch._event(inc_id, "truncated", {"truncated_alerts": p.truncated_alerts})
-                conn.execute(update(incidents).where(incidents.c.id == inc_id).values(
-                    truncated_alerts=incidents.c.truncated_alerts + p.truncated_alerts))
-    batch.flush()
-    conn.execute(insert(receipts), receipt_rows)
+                batch.events.append((inc_id, "truncated", {"truncated_alerts": p.truncated_alerts}))
+                batch.incs[inc_id].truncated += p.truncated_alerts
+    batch.flush(receipts)
     return batch.result

@@ -1,0 +1,142 @@
+"""Benchmark: durable ingest of 10-alert webhook payloads vs a bare FastAPI endpoint (the stack's ceiling).
+
+Usage: python bench/ingest.py [--payloads N] [--concurrency C] [--sync FULL|NORMAL] [--mode new|repeat]
+Starts `tocsin serve` (SQLite) and the bare app as separate uvicorn processes on free loopback ports, drives
+each with the same pre-built requests, and prints payloads/s, alerts/s, p50/p99 latency and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import orjson
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import Result, build_request, run  # noqa: E402
+
+TOKEN = "bench-webhook-token-0123456789"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def payload(i: int, mode: str) -> bytes:
+    start = datetime(2026, 11, 28, tzinfo=UTC) + timedelta(seconds=0 if mode == "repeat" else i)
+    group = i % 50 if mode == "repeat" else i
+    alerts = []
+    for j in range(10):
+        labels = {"alertname": f"Bench{group}", "severity": "high", "namespace": "shop", "pod": f"api-{j}",
+                  "service": "api", "instance": f"10.0.0.{j}:9100", "job": "api"}
+        alerts.append({"status": "firing", "labels": labels,
+                       "annotations": {"summary": "error ratio above 5%", "description": "x" * 200,
+                                       "runbook_url": "https://example.org/runbooks/api.md"},
+                       "startsAt": start.isoformat().replace("+00:00", "Z"), "endsAt": "0001-01-01T00:00:00Z",
+                       "generatorURL": "http://prometheus:9090/graph?g0.expr=up", "fingerprint": f"{group:08x}{j:08x}"})
+    return orjson.dumps({"version": "4", "groupKey": f'{{}}:{{alertname="Bench{group}"}}', "truncatedAlerts": 0,
+                         "status": "firing", "receiver": "tocsin", "groupLabels": {"alertname": f"Bench{group}"},
+                         "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am:9093",
+                         "alerts": alerts})
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} not ready")
+
+
+def start_tocsin(tmp: Path, sync: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    cfg = {"server": {"host": "127.0.0.1", "port": port, "var_dir": str(tmp / "var")},
+           "database": {"url": f"sqlite:///{tmp / 'bench.db'}", "sqlite_synchronous": sync},
+           "auth": {"webhook": {"bearer_tokens": [TOKEN]}, "api_tokens": [{"name": "b", "token": "bench-api-0123456789"}]}}
+    (tmp / "tocsin.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "TOCSIN_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen([str(BIN / "tocsin"), "serve", "--config", str(tmp / "tocsin.yaml")], env=env)
+    wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+    return proc, port
+
+
+def start_bare() -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    proc = subprocess.Popen([str(BIN / "uvicorn"), "--app-dir", str(Path(__file__).parent), "bare_app:app",
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"])
+    wait_ready(f"http://127.0.0.1:{port}/docs", proc)
+    return proc, port
+
+
+def drive(port: int, bodies: list[bytes], concurrency: int) -> Result:
+    reqs = [build_request("127.0.0.1", port, "/webhook/alertmanager", b, TOKEN) for b in bodies]
+    warm = max(len(reqs) // 10, 50)
+    asyncio.run(run("127.0.0.1", port, reqs[:warm], concurrency))  # warm-up (not counted)
+    return asyncio.run(run("127.0.0.1", port, reqs[warm:], concurrency))
+
+
+def report(name: str, r: Result, alerts_per: int) -> float:
+    n = len(r.latencies)
+    rate = n / r.elapsed
+    print(f"{name:8s} payloads/s {rate:8.0f}  alerts/s {rate * alerts_per:8.0f}  "
+          f"p50 {r.pct(0.5) * 1000:6.1f} ms  p99 {r.pct(0.99) * 1000:6.1f} ms  statuses {r.statuses}")
+    return rate
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--payloads", type=int, default=20000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--sync", choices=["FULL", "NORMAL"], default="FULL")
+    ap.add_argument("--mode", choices=["new", "repeat"], default="new",
+                    help="new: every payload carries 10 new alerts (worst case); repeat: Alertmanager re-sends")
+    args = ap.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, synchronous={args.sync}, "
+          f"mode={args.mode}, {args.payloads} payloads x 10 alerts, concurrency {args.concurrency}")
+    bodies = [payload(i, args.mode) for i in range(args.payloads)]
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as d:
+        proc, port = start_tocsin(Path(d), args.sync)
+        try:
+            t = drive(port, bodies, args.concurrency)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        db = sqlite3.connect(Path(d) / "bench.db")
+        stored = db.execute("select count(*) from alerts").fetchone()[0]
+        incidents = db.execute("select count(*) from incidents").fetchone()[0]
+        db.close()
+    proc, port = start_bare()
+    try:
+        b = drive(port, bodies, args.concurrency)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    rt = report("tocsin", t, 10)
+    rb = report("bare", b, 10)
+    print(f"ratio tocsin/bare: {rt / rb:.2f}   stored alerts: {stored}, incidents: {incidents}")
+
+
+if __name__ == "__main__":
+    main()
