@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from remediator.actions import action_name
+from remediator.durations import format_duration
 from remediator.engine import Alert
 from remediator.guards import check_namespace
 from remediator.runbook import Runbook
@@ -61,8 +62,8 @@ def make_plan(runbook: Runbook, alert: Alert, settings: EngineSettings) -> Plan:
         plan.refused = decision.reason
     context = template_context(alert.labels, alert.annotations, target)
     safety = runbook.safety
-    plan.lines.append(f"guards: cooldown {safety.cooldown}, max {safety.max_runs_per_hour} runs/hour on "
-                      f"{target.key()}, circuit breaker after {safety.circuit_breaker.failures} failed "
+    plan.lines.append(f"guards: cooldown {format_duration(safety.cooldown)}, max {safety.max_runs_per_hour} "
+                      f"runs/hour on {target.key()}, circuit breaker after {safety.circuit_breaker.failures} failed "
                       f"verifications, dry run {'ON' if safety.dry_run or settings.dry_run else 'off'}")
     try:
         for i, cond in enumerate(runbook.preconditions):
@@ -74,7 +75,7 @@ def make_plan(runbook: Runbook, alert: Alert, settings: EngineSettings) -> Plan:
             plan.lines.append(f"step {i}: {action_name(step)} {params}{flag}")
         if runbook.verify is not None:
             query = render_promql(runbook.verify.query, context, "verify.query")
-            plan.lines.append(f"verify within {runbook.verify.within}: {query}")
+            plan.lines.append(f"verify within {format_duration(runbook.verify.within)}: {query}")
         for i, step in enumerate(runbook.on_failure.rollback):
             plan.lines.append(f"on failure, rollback {i}: {action_name(step)} "
                               f"{_render_fields(step, context, f'rollback[{i}]')}")
