@@ -16,6 +16,7 @@ from webhook import __version__, metrics
 from webhook.api import alertmanager, health, incidents
 from webhook.auth import Credentials, resolve_credentials
 from webhook.config import TocsinConfig
+from webhook.hooks import Hooks
 from webhook.ingest import Clock, Ingestor, utcnow
 from webhook.service import Service
 from webhook.store import incident_repo
@@ -48,8 +49,8 @@ async def tick(svc: Service) -> None:
     """Periodic work read from the database: wake snoozed incidents, resolve quiet flapping ones."""
     now = svc.clock()
     try:
-        await svc.db.write(incident_repo.wake_snoozed, now)
-        resolved = await svc.db.write(incident_repo.resolve_quiet, now)
+        await svc.db.write(incident_repo.wake_snoozed, now, svc.hooks)
+        resolved = await svc.db.write(incident_repo.resolve_quiet, now, svc.hooks)
     except StorageUnavailable as exc:
         log.warning("tick skipped: %s", exc)
         return
@@ -68,8 +69,9 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
                                pool_size=cfg.database.pool_size)
         if cfg.database.auto_migrate:
             upgrade(db.engine)
-        ingestor = Ingestor(db, cfg, clock)
-        svc = Service(cfg, creds, db, ingestor, clock)
+        hooks = Hooks()
+        ingestor = Ingestor(db, cfg, clock, hooks=hooks)
+        svc = Service(cfg, creds, db, ingestor, clock, hooks)
         app.state.svc = svc
         ingestor.start()
         scheduler = AsyncIOScheduler()

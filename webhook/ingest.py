@@ -13,7 +13,7 @@ from webhook.config import TocsinConfig
 from webhook.incidents import incident_key, key_labels_for, severity_of, title_of
 from webhook.payload import ZERO_TIME, WebhookPayload
 from webhook.store.db import Database, StorageUnavailable
-from webhook.store.ingest import BatchResult, PreparedAlert, PreparedPayload, ingest_batch
+from webhook.store.ingest import BatchHook, BatchResult, PreparedAlert, PreparedPayload, ingest_batch
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ class Ingestor:
     """One writer task drains the queue and commits up to max_batch payloads per transaction."""
 
     def __init__(self, db: Database, cfg: TocsinConfig, clock: Clock = utcnow,
-                 on_commit: Callable[[BatchResult], None] | None = None) -> None:
-        self._db, self._cfg, self._clock = db, cfg, clock
+                 on_commit: Callable[[BatchResult], None] | None = None, hooks: BatchHook | None = None) -> None:
+        self._db, self._cfg, self._clock, self._hooks = db, cfg, clock, hooks
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._on_commit = on_commit
@@ -88,7 +88,7 @@ class Ingestor:
     async def _commit(self, batch: list[_Item]) -> None:
         try:
             result = await self._db.write(ingest_batch, [p for p, _ in batch], self._clock(),
-                                          self._cfg.incidents.flap)
+                                          self._cfg.incidents.flap, self._hooks)
         except StorageUnavailable as exc:
             if len(batch) > 1:
                 # Isolate a payload that breaks the batch so the others still commit.

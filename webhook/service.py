@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from webhook.auth import Credentials
 from webhook.config import TocsinConfig
+from webhook.hooks import Hooks
 from webhook.ingest import Clock, Ingestor
 from webhook.store.db import Database
 
@@ -17,3 +18,5 @@ class Service:
     db: Database
     ingestor: Ingestor
     clock: Clock
+    #: In-transaction follow-up work of incident changes (escalation, remediation register here).
+    hooks: Hooks

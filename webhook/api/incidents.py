@@ -76,7 +76,7 @@ async def _act(svc: ServiceDep, incident_id: int, action: str, who: str, note: s
                until: datetime | None = None) -> dict[str, Any]:
     now = svc.clock()
     try:
-        res = await svc.db.write(repo.act, incident_id, action, who, now, until, note)
+        res = await svc.db.write(repo.act, incident_id, action, who, now, until, note, svc.hooks)
     except repo.NotFound as exc:
         raise HTTPException(404, f"incident {incident_id} not found") from exc
     except TransitionError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -61,8 +61,13 @@ def get_incident(conn: Connection, incident_id: int, timeline_limit: int = 1000)
     return out
 
 
+class ActionHook(Protocol):
+    def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
+                  detail: dict[str, Any]) -> None: ...
+
+
 def act(conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
-        until: datetime | None = None, note: str = "") -> dict[str, Any]:
+        until: datetime | None = None, note: str = "", hooks: ActionHook | None = None) -> dict[str, Any]:
     """Apply ack/resolve/snooze by `actor`; the row lock keeps concurrent replicas from racing."""
     q = select(incidents.c.state, incidents.c.opened_at, incidents.c.acked_at).where(incidents.c.id == incident_id)
     if conn.dialect.name == "postgresql":
@@ -94,11 +99,13 @@ def act(conn: Connection, incident_id: int, action: str, actor: str, now: dateti
     kind = {"ack": "acknowledged", "resolve": "resolved", "snooze": "snoozed"}.get(action, action)
     conn.execute(insert(incident_events).values(incident_id=incident_id, at=now, kind=kind, actor=actor,
                                                 detail=detail))
+    if hooks is not None:
+        hooks.on_action(conn, incident_id, action, actor, now, detail)
     first_ack = action == "ack" and row.acked_at is None
     return {"state": nxt.value, "changed": True, "opened_at": row.opened_at, "first_ack": first_ack}
 
 
-def wake_snoozed(conn: Connection, now: datetime) -> list[int]:
+def wake_snoozed(conn: Connection, now: datetime, hooks: ActionHook | None = None) -> list[int]:
     """Snoozed incidents whose time is up go back to triggered."""
     ids = [r.id for r in conn.execute(select(incidents.c.id).where(
         incidents.c.state == State.SNOOZED.value, incidents.c.snoozed_until <= now))]
@@ -107,10 +114,12 @@ def wake_snoozed(conn: Connection, now: datetime) -> list[int]:
             state=State.TRIGGERED.value, snoozed_until=None, updated_at=now))
         conn.execute(insert(incident_events).values(incident_id=i, at=now, kind="unsnoozed", actor="tocsin",
                                                     detail={}))
+        if hooks is not None:
+            hooks.on_action(conn, i, "unsnooze", "tocsin", now, {})
     return ids
 
 
-def resolve_quiet(conn: Connection, now: datetime) -> list[int]:
+def resolve_quiet(conn: Connection, now: datetime, hooks: ActionHook | None = None) -> list[int]:
     """Flapping incidents whose alerts stayed resolved for the quiet period resolve now."""
     ids = [r.id for r in conn.execute(select(incidents.c.id).where(
         incidents.c.state.in_([s.value for s in OPEN_STATES]), incidents.c.firing_alerts == 0,
@@ -119,8 +128,11 @@ def resolve_quiet(conn: Connection, now: datetime) -> list[int]:
         conn.execute(update(incidents).where(incidents.c.id == i).values(
             state=State.RESOLVED.value, resolved_at=now, resolved_by="tocsin", resolve_after=None,
             updated_at=now))
+        detail = {"reason": "quiet period after flapping"}
         conn.execute(insert(incident_events).values(incident_id=i, at=now, kind="resolved", actor="tocsin",
-                                                    detail={"reason": "quiet period after flapping"}))
+                                                    detail=detail))
+        if hooks is not None:
+            hooks.on_action(conn, i, "resolve", "tocsin", now, detail)
     return ids
 
 

@@ -6,7 +6,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -258,8 +258,12 @@ class _Batch:
                " WHERE id = ?", rows)
 
 
+class BatchHook(Protocol):
+    def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None: ...
+
+
 def ingest_batch(conn: Connection, payloads: list[PreparedPayload], now: datetime,
-                 flap: FlapConfig) -> BatchResult:
+                 flap: FlapConfig, hooks: BatchHook | None = None) -> BatchResult:
     """Apply payloads in arrival order; the caller's transaction commits everything or nothing."""
     batch = _Batch(conn, now, flap)
     batch.load([a for p in payloads for a in p.alerts])
@@ -275,4 +279,6 @@ def ingest_batch(conn: Connection, payloads: list[PreparedPayload], now: datetim
                 batch.events.append((inc_id, "truncated", {"truncated_alerts": p.truncated_alerts}))
                 batch.incs[inc_id].truncated += p.truncated_alerts
     batch.flush(receipts)
+    if hooks is not None:
+        hooks.on_batch(conn, batch.result, now)
     return batch.result
