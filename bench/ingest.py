@@ -26,7 +26,7 @@ import orjson
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Result, build_request, run  # noqa: E402
+from loadgen import Result, build_request, run
 
 TOKEN = "bench-webhook-token-0123456789"
 BIN = Path(sys.executable).parent
@@ -73,7 +73,8 @@ def start_tocsin(tmp: Path, sync: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     cfg = {"server": {"host": "127.0.0.1", "port": port, "var_dir": str(tmp / "var")},
            "database": {"url": f"sqlite:///{tmp / 'bench.db'}", "sqlite_synchronous": sync},
-           "auth": {"webhook": {"bearer_tokens": [TOKEN]}, "api_tokens": [{"name": "b", "token": "bench-api-0123456789"}]}}
+           "auth": {"webhook": {"bearer_tokens": [TOKEN]},
+                    "api_tokens": [{"name": "b", "token": "bench-api-0123456789"}]}}
     (tmp / "tocsin.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "TOCSIN_LOG_LEVEL": "warning"}
     proc = subprocess.Popen([str(BIN / "tocsin"), "serve", "--config", str(tmp / "tocsin.yaml")], env=env)
