@@ -156,7 +156,8 @@ async def test_celery_backlog_adds_workers(kube: FakeKube, cluster: KubeCluster,
                                            runbooks: dict[str, Runbook]) -> None:
     b.node(kube, "n1")
     b.deployment(kube, "e2e-celery", "celery-worker", 4)
-    world.broken, world.healed = {'celery_queue_length{queue="e2e-q"}': 500}, {'celery_queue_length{queue="e2e-q"}': 10}
+    series = 'celery_queue_length{queue_name="e2e-q"}'
+    world.broken, world.healed = {series: 500}, {series: 10}
     await world.start()
     rb = runbooks["celery-queue-backlog"]
     run = await fire(engine_for(rb, cluster, world, clock, MemoryStore()), rb,

@@ -60,7 +60,7 @@ async def test_failed_verifications_open_the_circuit(kube: FakeKube, cluster: Ku
                                                      world: World, runbooks: dict[str, Runbook]) -> None:
     b.node(kube, "n1")
     b.deployment(kube, "e2e-cb", "celery-worker", 2)
-    world.broken = {'celery_queue_length{queue="e2e-cb"}': 900}
+    world.broken = {'celery_queue_length{queue_name="e2e-cb"}': 900}
     world.heal = False
     await world.start()
     rb, store = runbooks["celery-queue-backlog"], MemoryStore()

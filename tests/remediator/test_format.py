@@ -116,7 +116,7 @@ def test_cli_plan_touches_nothing_and_shows_refusals(tmp_path: Path) -> None:
     assert code == 0
     assert "target: namespace=jobs, deployment=celery-worker" in text
     assert "step 0: scale {'by': 2, 'min': 2, 'max': 20}" in text
-    assert 'verify within 15m: sum(celery_queue_length{queue="default"}) < 100' in text
+    assert 'verify within 15m: sum(celery_queue_length{queue_name="default"}) < 100' in text
     alert.write_text(json.dumps({"labels": {"alertname": "CeleryQueueBacklog", "namespace": "jobs",
                                             "deployment": "x\n namespace: kube-system"}}))
     code, text = run_cli("plan", str(RUNBOOKS / "celery-queue-backlog.yaml"), "--alert", str(alert))
