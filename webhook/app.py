@@ -13,9 +13,10 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook import __version__, metrics
-from webhook.api import alertmanager, health, incidents
+from webhook.api import alertmanager, health, incidents, schedules, slack, twilio
 from webhook.auth import Credentials, resolve_credentials
 from webhook.config import TocsinConfig
+from webhook.escalation_worker import EscalationWorker
 from webhook.hooks import Hooks
 from webhook.ingest import Clock, Ingestor, utcnow
 from webhook.service import Service
@@ -41,7 +42,8 @@ class RequestMetrics:
             await self.app(scope, receive, send)
         finally:
             route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
+            path = getattr(route, "path", None) or (alertmanager.PATH if scope["path"] == alertmanager.PATH
+                                                    else "unmatched")
             metrics.REQUEST_LATENCY.labels(path, scope["method"]).observe(time.perf_counter() - start)
 
 
@@ -56,6 +58,11 @@ async def tick(svc: Service) -> None:
         return
     if resolved:
         log.info("resolved %d flapping incidents after their quiet period", len(resolved))
+    for worker in svc.workers:
+        try:
+            await worker.tick(now)
+        except StorageUnavailable as exc:
+            log.warning("%s skipped: %s", type(worker).__name__, exc)
 
 
 def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials | None = None,
@@ -72,8 +79,13 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
         hooks = Hooks()
         ingestor = Ingestor(db, cfg, clock, hooks=hooks)
         svc = Service(cfg, creds, db, ingestor, clock, hooks)
+        escalation = EscalationWorker(cfg, db, clock)
+        hooks.add(escalation.escalation)
+        svc.workers.append(escalation)
         app.state.svc = svc
         ingestor.start()
+        if tick_seconds > 0:
+            escalation.start_immediate()
         scheduler = AsyncIOScheduler()
         if tick_seconds > 0:
             scheduler.add_job(tick, "interval", seconds=tick_seconds, args=[svc], max_instances=1,
@@ -85,14 +97,19 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             await ingestor.stop()
+            await escalation.close()
             db.close()
 
     app = FastAPI(
         title="Tocsin", version=__version__, lifespan=lifespan,
         description="Alertmanager webhook in, deduplicated durable incidents out.",
     )
+    app.add_middleware(alertmanager.WebhookFastPath, service=lambda: app.state.svc)
     app.add_middleware(RequestMetrics)
     app.include_router(alertmanager.router)
     app.include_router(incidents.router)
     app.include_router(health.router)
+    app.include_router(slack.router)
+    app.include_router(twilio.router)
+    app.include_router(schedules.router)
     return app

@@ -57,6 +57,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         api = dict(creds.api_tokens).get("dev", b"(configured in auth.api_tokens)").decode()
         print(_banner(cfg, hook, api), flush=True)
     app = create_app(cfg, creds=creds)
+    # The database writer thread re-takes the GIL after every SQLite/psycopg call; with the default 5 ms
+    # switch interval it waits behind the event loop each time (a convoy). 0.5 ms keeps commits flowing.
+    sys.setswitchinterval(float(os.environ.get("TOCSIN_SWITCH_INTERVAL", "0.0005")))
     uvicorn.run(app, host=cfg.server.host, port=cfg.server.port, access_log=False,
                 log_level=os.environ.get("TOCSIN_LOG_LEVEL", "info").lower(), timeout_graceful_shutdown=5)
     return 0

@@ -1,9 +1,17 @@
-"""POST /webhook/alertmanager: authenticate, bound, validate, commit, then answer."""
+"""POST /webhook/alertmanager: authenticate, bound, validate, commit, then answer.
+
+The handler is plain ASGI (`WebhookFastPath` sits in front of FastAPI): it is the hot path of an alert storm
+and needs none of the framework's routing, dependency injection or middleware. The FastAPI route below runs
+the same `handle()` and exists so that the endpoint is documented in the OpenAPI schema.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+
 import orjson
 from fastapi import APIRouter, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook import metrics
 from webhook.auth import check_webhook
@@ -12,33 +20,92 @@ from webhook.payload import PayloadError, parse_payload
 from webhook.service import Service
 from webhook.store.db import StorageUnavailable
 
+PATH = "/webhook/alertmanager"
 router = APIRouter()
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 
 
-def _json(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> Response:
+def _answer(status: int, body: dict[str, object], headers: list[tuple[bytes, bytes]] | None = None) -> Answer:
     metrics.WEBHOOK_REQUESTS.labels(str(status)).inc()
-    return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
+    return status, orjson.dumps(body), headers or []
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
+async def handle(svc: Service, authorization: str | None, declared_length: str | None,
+                 chunks: AsyncIterator[bytes]) -> Answer:
+    """Everything the webhook does, independent of the web framework."""
+    if not check_webhook(svc.creds, authorization):
+        return _answer(401, {"error": "unauthorized", "message": "send Alertmanager's bearer token or basic auth"},
+                       [(b"www-authenticate", b'Bearer realm="tocsin-webhook"')])
+    limit = svc.cfg.server.max_body_bytes
+    if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
+        return _answer(413, {"error": "payload too large", "limit_bytes": limit})
+    parts, size = [], 0
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+            return _answer(413, {"error": "payload too large", "limit_bytes": limit})
+        parts.append(chunk)
+    body = b"".join(parts)
+    metrics.PAYLOAD_BYTES.observe(len(body))
+    try:
+        payload = parse_payload(body)
+    except PayloadError as exc:
+        return _answer(422, {"error": "invalid payload", "problems": exc.problems})
+    try:
+        await svc.ingestor.submit(prepare(payload, svc.cfg))
+    except StorageUnavailable as exc:
+        return _answer(503, {"error": "storage unavailable", "message": str(exc)[:300]}, [(b"retry-after", b"5")])
+    firing = sum(1 for a in payload.alerts if a.status == "firing")
+    if firing:
+        metrics.ALERTS_RECEIVED.labels("firing").inc(firing)
+    if len(payload.alerts) - firing:
+        metrics.ALERTS_RECEIVED.labels("resolved").inc(len(payload.alerts) - firing)
+    return _answer(200, {"status": "stored", "alerts": len(payload.alerts)})
+
+
+class WebhookFastPath:
+    """ASGI middleware answering POST /webhook/alertmanager itself; everything else goes to the app."""
+
+    def __init__(self, app: ASGIApp, service: Callable[[], Service]) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        auth = length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                auth = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value.decode("latin-1")
+        status, body, headers = await handle(self.service(), auth, length, _body(receive))
+        await _send(send, status, body, headers)
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    base = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": base + headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _stream(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        yield chunk
 
 
 @router.post(
-    "/webhook/alertmanager",
+    PATH,
     summary="Receive an Alertmanager webhook (payload version 4)",
     responses={
         200: {"description": "Alerts committed to storage"},
@@ -49,27 +116,9 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     },
 )
 async def receive(request: Request) -> Response:
-    svc: Service = request.app.state.svc
-    if not check_webhook(svc.creds, request.headers.get("authorization")):
-        return _json(401, {"error": "unauthorized", "message": "send Alertmanager's bearer token or basic auth"},
-                     {"WWW-Authenticate": 'Bearer realm="tocsin-webhook"'})
-    limit = svc.cfg.server.max_body_bytes
-    try:
-        body = await _read_capped(request, limit)
-    except _TooLarge:
-        return _json(413, {"error": "payload too large", "limit_bytes": limit})
-    metrics.PAYLOAD_BYTES.observe(len(body))
-    try:
-        payload = parse_payload(body)
-    except PayloadError as exc:
-        return _json(422, {"error": "invalid payload", "problems": exc.problems})
-    try:
-        await svc.ingestor.submit(prepare(payload, svc.cfg))
-    except StorageUnavailable as exc:
-        return _json(503, {"error": "storage unavailable", "message": str(exc)[:300]}, {"Retry-After": "5"})
-    firing = sum(1 for a in payload.alerts if a.status == "firing")
-    if firing:
-        metrics.ALERTS_RECEIVED.labels("firing").inc(firing)
-    if len(payload.alerts) - firing:
-        metrics.ALERTS_RECEIVED.labels("resolved").inc(len(payload.alerts) - firing)
-    return _json(200, {"status": "stored", "alerts": len(payload.alerts)})
+    """Documented route; in a running app `WebhookFastPath` answers before FastAPI routing is reached."""
+    status, body, headers = await handle(request.app.state.svc, request.headers.get("authorization"),
+                                         request.headers.get("content-length"), _stream(request))
+    return Response(body, status, headers={k.decode(): v.decode() for k, v in headers},
+                    media_type="application/json")
+
