@@ -10,6 +10,8 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from webhook.escalation_config import ChannelsConfig, EscalationConfig, check_references
+from webhook.oncall import OnCallConfig
 from webhook.yamlpos import ConfigError, ConfigErrorItem, errors_from_validation, load_yaml
 
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w)")
@@ -152,6 +154,19 @@ class TocsinConfig(BaseSettings):
     auth: AuthConfig = AuthConfig()
     incidents: IncidentConfig = IncidentConfig()
     ingest: IngestConfig = IngestConfig()
+    #: Notification channels (absent ones fall back to the log notifier), see docs/channels.md.
+    channels: ChannelsConfig = ChannelsConfig()
+    #: Responders, teams and on-call schedules, see docs/schedules.md.
+    oncall: OnCallConfig = OnCallConfig()
+    #: Routing tree, escalation policies and noise control, see docs/escalation.md.
+    escalation: EscalationConfig = EscalationConfig()
+
+    @model_validator(mode="after")
+    def _escalation_references(self) -> Self:
+        problems = check_references(self.escalation, self.oncall, self.channels)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
 from webhook.auth import Credentials
 from webhook.config import TocsinConfig
 from webhook.hooks import Hooks
 from webhook.ingest import Clock, Ingestor
 from webhook.store.db import Database
+
+
+class Worker(Protocol):
+    async def tick(self, now: datetime | None = None) -> int:
+        """Periodic work read from the database (escalation steps, outbox)."""
+        ...
 
 
 @dataclass
@@ -20,3 +28,5 @@ class Service:
     clock: Clock
     #: In-transaction follow-up work of incident changes (escalation, remediation register here).
     hooks: Hooks
+    #: Run by the ticker after the incident timers (escalation registers here).
+    workers: list[Worker] = field(default_factory=list)

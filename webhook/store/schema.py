@@ -125,3 +125,6 @@ receipts = Table(
     Column("truncated_alerts", Integer, nullable=False),
     Index("ix_webhook_receipts_received", "received_at"),
 )
+
+# Feature tables live in their own modules on this metadata; importing them here keeps it complete.
+from webhook.store import escalation_schema as _escalation_schema  # noqa: E402,F401

@@ -1,0 +1,60 @@
+"""On-call schedules: iCalendar subscription per schedule and who is on call at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+
+from webhook.auth import check_api
+from webhook.oncall import on_call, to_ical
+from webhook.service import Service
+
+router = APIRouter(prefix="/api/v1", tags=["schedules"])
+
+PAST = timedelta(days=7)
+FUTURE = timedelta(days=90)
+
+
+def _reader(request: Request) -> Service:
+    """API token in the header, or `?token=` for calendar apps that cannot send headers."""
+    svc: Service = request.app.state.svc
+    header = request.headers.get("authorization")
+    token = request.query_params.get("token")
+    if check_api(svc.creds, header) is None and (not token or check_api(svc.creds, f"Bearer {token}") is None):
+        raise HTTPException(401, "send an API token (Authorization header or ?token=)",
+                            headers={"WWW-Authenticate": 'Bearer realm="tocsin-api"'})
+    return svc
+
+
+@router.get("/schedules/{name}.ics", summary="iCalendar of a schedule's final shifts (7 days back, 90 ahead)",
+            response_class=Response)
+async def ical(name: str, request: Request) -> Response:
+    svc = _reader(request)
+    try:
+        schedule = svc.cfg.oncall.schedule(name)
+    except KeyError as exc:
+        raise HTTPException(404, f"no schedule {name!r}") from exc
+    now = svc.clock()
+    body = to_ical(schedule, now - PAST, now + FUTURE, stamp=now)
+    return Response(body, media_type="text/calendar; charset=utf-8",
+                    headers={"Content-Disposition": f'inline; filename="{schedule.name}.ics"'})
+
+
+@router.get("/oncall", summary="Who is on call at a time (default now), per schedule")
+async def oncall(request: Request, schedule: Annotated[str | None, Query(max_length=64)] = None,
+                 at: Annotated[datetime | None, Query(description="ISO time with zone")] = None) -> dict[str, Any]:
+    svc = _reader(request)
+    if at is not None and at.tzinfo is None:
+        raise HTTPException(422, "at needs a time zone, e.g. 2026-11-28T03:00:00Z")
+    when = at or svc.clock()
+    schedules = svc.cfg.oncall.schedules
+    if schedule is not None:
+        schedules = tuple(s for s in schedules if s.name == schedule)
+        if not schedules:
+            raise HTTPException(404, f"no schedule {schedule!r}")
+    people = svc.cfg.oncall.responder_map()
+    return {"at": when.isoformat(), "schedules": [
+        {"name": s.name, "oncall": [{"name": user, "full_name": people[user].full_name, "source": source}
+                                    for user, source in on_call(s, when)]} for s in schedules]}

@@ -1,0 +1,82 @@
+"""POST /slack/interactions: signed button clicks (Acknowledge, Resolve, Snooze 1h) acted on as the mapped responder."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from webhook.incidents import TransitionError
+from webhook.notifiers.slack import MAX_INTERACTION_BYTES, InteractionError, parse_interaction
+from webhook.service import Service
+from webhook.signatures import SignatureError, verify_slack_signature
+from webhook.store import incident_repo as repo
+from webhook.store.db import StorageUnavailable
+
+router = APIRouter(tags=["callbacks"])
+
+
+class TooLarge(Exception):
+    """The body is larger than the endpoint accepts."""
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def answer(status: int, body: dict[str, object]) -> Response:
+    return Response(orjson.dumps(body), status, media_type="application/json")
+
+
+async def act_as(svc: Service, incident_id: int, action: str, actor: str, note: str,
+                 until_seconds: int | None = None) -> str:
+    """Apply the action through the same path as the API (hooks included); a short outcome for the human."""
+    now = svc.clock()
+    until = now + timedelta(seconds=until_seconds) if until_seconds else None
+    try:
+        res = await svc.db.write(repo.act, incident_id, action, actor, now, until, note, svc.hooks)
+    except repo.NotFound:
+        return "unknown incident"
+    except TransitionError as exc:
+        return str(exc)
+    return str(res["state"])
+
+
+@router.post("/slack/interactions", summary="Slack interactivity request URL (signed with the signing secret)")
+async def interactions(request: Request) -> Response:
+    svc: Service = request.app.state.svc
+    slack = svc.cfg.channels.slack
+    if slack is None:
+        return answer(404, {"error": "slack is not configured"})
+    try:
+        body = await read_capped(request, MAX_INTERACTION_BYTES)
+    except TooLarge:
+        return answer(413, {"error": "body too large"})
+    try:
+        verify_slack_signature(slack.signing_secret, request.headers.get("x-slack-request-timestamp"), body,
+                               request.headers.get("x-slack-signature"), svc.clock().timestamp())
+    except SignatureError as exc:
+        return answer(401, {"error": exc.reason})
+    try:
+        it = parse_interaction(body)
+        incident_id = int(it.incident_id)
+    except (InteractionError, ValueError) as exc:
+        return answer(400, {"error": str(exc)[:200]})
+    who = next((r.name for r in svc.cfg.oncall.responders if r.slack_user == it.slack_user_id),
+               f"slack:{it.slack_user_id}")
+    try:
+        outcome = await act_as(svc, incident_id, it.action.value, who, "via slack", it.snooze_seconds)
+    except StorageUnavailable:
+        return answer(503, {"error": "storage unavailable"})
+    # the message itself is updated through the outbox (chat.update), like every other channel
+    return answer(200, {"response_type": "ephemeral", "replace_original": False, "text": f"T-{incident_id}: {outcome}"})

@@ -1,0 +1,106 @@
+"""POST /twilio/sms ("ACK T-41") and POST /twilio/voice (keypad result), verified with X-Twilio-Signature."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request, Response
+from twilio.twiml.messaging_response import MessagingResponse
+
+from webhook.api.slack import TooLarge, act_as, answer, read_capped
+from webhook.notifiers.twiml import (
+    ReplyVerb,
+    SmsReplyError,
+    VoiceOutcome,
+    parse_sms_reply,
+    parse_voice_digits,
+    voice_result_twiml,
+)
+from webhook.oncall import Responder
+from webhook.service import Service
+from webhook.signatures import SignatureError, verify_twilio_signature
+from webhook.store.db import StorageUnavailable
+
+router = APIRouter(tags=["callbacks"])
+
+MAX_FORM_BYTES = 64 * 1024
+ACTIONS = {ReplyVerb.ACK: "ack", ReplyVerb.RESOLVE: "resolve"}
+
+
+class Rejected(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def verified_form(request: Request, svc: Service, path: str) -> dict[str, str]:
+    """The form Twilio posted, after checking its signature against the public URL Twilio called."""
+    tw = svc.cfg.channels.twilio
+    if tw is None:
+        raise Rejected(answer(404, {"error": "twilio is not configured"}))
+    try:
+        body = await read_capped(request, MAX_FORM_BYTES)
+        params = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body),
+                           max_num_fields=200)
+    except TooLarge as exc:
+        raise Rejected(answer(413, {"error": "body too large"})) from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Rejected(answer(400, {"error": "malformed form body"})) from exc
+    url = tw.callback_url(path) + (f"?{request.url.query}" if request.url.query else "")
+    try:
+        verify_twilio_signature(tw.auth_token, url, params, request.headers.get("x-twilio-signature"))
+    except SignatureError as exc:
+        raise Rejected(answer(403, {"error": exc.reason})) from exc
+    return dict(params)
+
+
+def responder_by_phone(svc: Service, number: str) -> Responder | None:
+    return next((r for r in svc.cfg.oncall.responders if r.phone and r.phone == number), None)
+
+
+def twiml_message(text: str) -> Response:
+    reply = MessagingResponse()
+    reply.message(text)
+    return Response(str(reply.to_xml()), media_type="application/xml")
+
+
+@router.post("/twilio/sms", summary="Twilio incoming SMS webhook: replies ACK T-41 / RES T-41")
+async def sms(request: Request) -> Response:
+    svc: Service = request.app.state.svc
+    try:
+        form = await verified_form(request, svc, "/twilio/sms")
+    except Rejected as r:
+        return r.response
+    person = responder_by_phone(svc, form.get("From", ""))
+    if person is None:
+        return twiml_message("This number is not a Tocsin responder.")
+    cmd = parse_sms_reply(form.get("Body", ""))
+    if isinstance(cmd, SmsReplyError):
+        return twiml_message(cmd.reason)
+    try:
+        outcome = await act_as(svc, int(cmd.code.split("-")[1]), ACTIONS[cmd.verb], person.name, "via sms")
+    except StorageUnavailable:
+        return answer(503, {"error": "storage unavailable"})  # Twilio retries; nothing was changed
+    return twiml_message(f"{cmd.code}: {outcome}")
+
+
+@router.post("/twilio/voice", summary="Twilio Gather action: 1 acknowledges, 2 resolves (?incident=<id>)")
+async def voice(request: Request) -> Response:
+    svc: Service = request.app.state.svc
+    try:
+        form = await verified_form(request, svc, "/twilio/voice")
+    except Rejected as r:
+        return r.response
+    person = responder_by_phone(svc, form.get("To", ""))
+    locale = person.locale if person else "en"
+    verb = parse_voice_digits(form.get("Digits"))
+    incident = request.query_params.get("incident", "")
+    if person is None or verb is None or not incident.isdigit():
+        outcome: VoiceOutcome = "no_input" if not form.get("Digits") else "invalid"
+        return Response(voice_result_twiml(outcome, locale), media_type="application/xml")
+    try:
+        state = await act_as(svc, int(incident), ACTIONS[verb], person.name, "via voice")
+    except StorageUnavailable:
+        return answer(503, {"error": "storage unavailable"})
+    result: VoiceOutcome = "acknowledged" if state == "acknowledged" else "resolved" if state == "resolved" \
+        else "invalid"
+    return Response(voice_result_twiml(result, locale), media_type="application/xml")

@@ -1,0 +1,82 @@
+"""Runs escalation in the service: registers the hooks, fires due steps and drains the outbox on every tick."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
+
+from webhook import metrics
+from webhook.channels import build_notifiers, routing_keys
+from webhook.config import TocsinConfig
+from webhook.escalation import Escalation
+from webhook.outbox import Outbox
+from webhook.store.db import Database, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+STEPS_PER_TRANSACTION = 200
+
+
+class EscalationWorker:
+    """One per process. The truth is in the tables: this object only holds clients and a lock."""
+
+    def __init__(self, cfg: TocsinConfig, db: Database, clock: Callable[[], datetime]) -> None:
+        self.worker_id = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._db, self._clock = db, clock
+        self._http = httpx.AsyncClient()
+        self.escalation = Escalation(cfg, self.worker_id)
+        self.outbox = Outbox(db, cfg.escalation.delivery, build_notifiers(cfg, clock, self._http), routing_keys(cfg),
+                             clock, self.worker_id, cfg.server.public_url)
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def tick(self, now: datetime | None = None) -> int:
+        """Fire every due step (in transactions of up to 200), then send what is due. Returns steps fired."""
+        async with self._lock:
+            total = 0
+            while True:
+                fired = await self._db.write(self.escalation.fire_due, now or self._clock(), STEPS_PER_TRANSACTION)
+                for f in fired:
+                    metrics.ESCALATION_STEPS.labels(f.severity).inc()
+                    metrics.ESCALATION_STEP_LAG.observe(max(f.lag, 0.0))
+                total += len(fired)
+                if len(fired) < STEPS_PER_TRANSACTION:
+                    break
+            await self.outbox.drain()
+            return total
+
+    def start_immediate(self) -> None:
+        """Work written by a hook (a new incident, an ack) is done right after its commit, not at the next tick."""
+        loop = asyncio.get_running_loop()
+        def wake() -> None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+        self.escalation.on_work = wake
+        self._task = loop.create_task(self._run(), name="tocsin-escalation")
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.tick()
+            except StorageUnavailable as exc:
+                log.warning("escalation work skipped: %s", exc)
+            except Exception:  # the next tick tries again; the rows are still there
+                log.exception("escalation work failed")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._http.aclose()

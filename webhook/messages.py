@@ -1,0 +1,63 @@
+"""Incident rows -> the read-only views and messages notifiers render (pure, no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import SecretStr
+
+from webhook.notifiers import (
+    Channel,
+    IncidentState,
+    IncidentView,
+    Locale,
+    Message,
+    MessageKind,
+    Severity,
+    Target,
+    TimelineEntry,
+)
+
+CODE_PREFIX = "T"
+
+
+def code_of(incident_id: int) -> str:
+    """Short code people type in SMS replies ("ACK T-41")."""
+    return f"{CODE_PREFIX}-{incident_id}"
+
+
+def severity_view(severity: str) -> Severity:
+    try:
+        return Severity(severity)
+    except ValueError:
+        return Severity.MEDIUM  # an alert without a known severity label still renders
+
+
+def incident_view(row: Mapping[str, Any], public_url: str = "", alerts: Sequence[Mapping[str, str]] = (),
+                  timeline: Sequence[tuple[datetime, str, str]] = ()) -> IncidentView:
+    iid = int(row["id"])
+    annotations = {str(k): str(v) for k, v in (row["annotations"] or {}).items()}
+    return IncidentView(
+        id=str(iid), code=code_of(iid), incident_key=str(row["incident_key"]), title=str(row["title"]),
+        severity=severity_view(str(row["severity"])), state=IncidentState(str(row["state"])),
+        opened_at=row["opened_at"], description=annotations.get("description", ""),
+        labels={str(k): str(v) for k, v in (row["labels"] or {}).items()}, annotations=annotations,
+        alert_count=int(row["alert_count"]), acked_by=row["acked_by"], resolved_by=row["resolved_by"],
+        console_url=f"{public_url.rstrip('/')}/api/v1/incidents/{iid}" if public_url else None,
+        flapping=bool(row["flapping"]), alerts=tuple(alerts),
+        timeline=tuple(TimelineEntry(at, text, actor) for at, text, actor in timeline),
+    )
+
+
+def build_message(kind: str, channel: str, address: str, locale: str, views: Sequence[IncidentView],
+                  note: str | None, previous_reference: str | None, routing_key: SecretStr | None,
+                  name: str | None = None) -> Message:
+    """One outbox row as a notifier Message; storm summaries and digests carry many incidents."""
+    mk = MessageKind(kind)
+    target = Target(Channel(channel), address, name, routing_key)
+    loc: Locale = "de" if locale == "de" else "en"
+    if mk in (MessageKind.DIGEST, MessageKind.STORM_SUMMARY):
+        return Message(mk, target, incidents=tuple(views), locale=loc, note=note)
+    return Message(mk, target, incident=views[0], previous_reference=previous_reference, locale=loc, note=note)
