@@ -47,6 +47,7 @@ def test_probes_ports_and_service_account_match() -> None:
 def test_alertmanager_posts_to_the_service_in_the_manifest() -> None:
     am = yaml.safe_load((REPO / "deploy/alertmanager/alertmanager.yml").read_text())
     svc = next(d for d in docs("deploy/kubernetes/tocsin.yaml") if d["kind"] == "Service")
-    urls = {w["url"] for r in am["receivers"] for w in r.get("webhook_configs", []) if w["url"].endswith("/webhook/alertmanager")}
+    hooks = [w["url"] for r in am["receivers"] for w in r.get("webhook_configs", [])]
+    urls = {u for u in hooks if u.endswith("/webhook/alertmanager")}
     port = svc["spec"]["ports"][0]["port"]
     assert urls and all(u == f"http://{svc['metadata']['name']}:{port}/webhook/alertmanager" for u in urls)
