@@ -100,9 +100,33 @@ def drive(port: int, bodies: list[bytes], concurrency: int) -> Result:
 def report(name: str, r: Result, alerts_per: int) -> float:
     n = len(r.latencies)
     rate = n / r.elapsed
-    print(f"{name:8s} payloads/s {rate:8.0f}  alerts/s {rate * alerts_per:8.0f}  "
+    print(f"{name:9s} payloads/s {rate:8.0f}  alerts/s {rate * alerts_per:8.0f}  "
           f"p50 {r.pct(0.5) * 1000:6.1f} ms  p99 {r.pct(0.99) * 1000:6.1f} ms  statuses {r.statuses}")
     return rate
+
+
+def run_tocsin(bodies: list[bytes], sync: str, concurrency: int) -> tuple[Result, int, int]:
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as d:
+        proc, port = start_tocsin(Path(d), sync)
+        try:
+            r = drive(port, bodies, concurrency)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        db = sqlite3.connect(Path(d) / "bench.db")
+        stored = db.execute("select count(*) from alerts").fetchone()[0]
+        incidents = db.execute("select count(*) from incidents").fetchone()[0]
+        db.close()
+    return r, stored, incidents
+
+
+def run_bare(bodies: list[bytes], concurrency: int) -> Result:
+    proc, port = start_bare()
+    try:
+        return drive(port, bodies, concurrency)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
 
 
 def main() -> None:
@@ -112,31 +136,27 @@ def main() -> None:
     ap.add_argument("--sync", choices=["FULL", "NORMAL"], default="FULL")
     ap.add_argument("--mode", choices=["new", "repeat"], default="new",
                     help="new: every payload carries 10 new alerts (worst case); repeat: Alertmanager re-sends")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median round is reported")
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, synchronous={args.sync}, "
-          f"mode={args.mode}, {args.payloads} payloads x 10 alerts, concurrency {args.concurrency}")
+          f"mode={args.mode}, {args.payloads} payloads x 10 alerts, concurrency {args.concurrency}, "
+          f"{args.rounds} rounds")
     bodies = [payload(i, args.mode) for i in range(args.payloads)]
-    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as d:
-        proc, port = start_tocsin(Path(d), args.sync)
-        try:
-            t = drive(port, bodies, args.concurrency)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
-        db = sqlite3.connect(Path(d) / "bench.db")
-        stored = db.execute("select count(*) from alerts").fetchone()[0]
-        incidents = db.execute("select count(*) from incidents").fetchone()[0]
-        db.close()
-    proc, port = start_bare()
-    try:
-        b = drive(port, bodies, args.concurrency)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-    rt = report("tocsin", t, 10)
-    rb = report("bare", b, 10)
-    print(f"ratio tocsin/bare: {rt / rb:.2f}   stored alerts: {stored}, incidents: {incidents}")
+    ours, bare = [], []
+    for i in range(args.rounds):
+        t, stored, incidents = run_tocsin(bodies, args.sync, args.concurrency)
+        b = run_bare(bodies, args.concurrency)
+        rt, rb = report(f"tocsin#{i + 1}", t, 10), report(f"bare#{i + 1}", b, 10)
+        print(f"   round {i + 1}: ratio {rt / rb:.2f}, stored alerts {stored}, incidents {incidents}")
+        ours.append((rt, t))
+        bare.append((rb, b))
+    mt = sorted(ours, key=lambda x: x[0])[len(ours) // 2]
+    mb = sorted(bare, key=lambda x: x[0])[len(bare) // 2]
+    print("median:")
+    report("tocsin", mt[1], 10)
+    report("bare", mb[1], 10)
+    print(f"ratio tocsin/bare (medians): {mt[0] / mb[0]:.2f}")
 
 
 if __name__ == "__main__":
