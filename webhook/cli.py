@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = dsub.add_parser("upgrade", help="apply migrations")
     up.add_argument("--config", required=True)
     up.set_defaults(fn=cmd_db)
+    from webhook.escalation_cli import add_commands
+
+    add_commands(sub)
     v = sub.add_parser("version", help="print the version")
     v.set_defaults(fn=lambda _a: print(f"tocsin {__version__}") or 0)
     sub.add_parser("runbook", help="runbook tools: validate, plan, test, schema (see `tocsin runbook -h`)",
