@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -13,12 +14,13 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook import __version__, metrics
-from webhook.api import alertmanager, health, incidents, schedules, slack, twilio
+from webhook.api import alertmanager, health, incidents, remediation, schedules, slack, twilio
 from webhook.auth import Credentials, resolve_credentials
 from webhook.config import TocsinConfig
 from webhook.escalation_worker import EscalationWorker
 from webhook.hooks import Hooks
 from webhook.ingest import Clock, Ingestor, utcnow
+from webhook.remediation import Sleep, build_remediation
 from webhook.service import Service
 from webhook.store import incident_repo
 from webhook.store.db import Database, StorageUnavailable
@@ -66,7 +68,7 @@ async def tick(svc: Service) -> None:
 
 
 def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials | None = None,
-               tick_seconds: float = 1.0) -> FastAPI:
+               tick_seconds: float = 1.0, sleep: Sleep = asyncio.sleep) -> FastAPI:
     """Build the ASGI app. Nothing touches the database or the network until the lifespan starts."""
     creds = creds if creds is not None else resolve_credentials(cfg)
 
@@ -79,6 +81,11 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
         hooks = Hooks()
         ingestor = Ingestor(db, cfg, clock, hooks=hooks)
         svc = Service(cfg, creds, db, ingestor, clock, hooks)
+        # Before escalation: its hold is written in the incident's transaction before escalation reads it.
+        app.state.remediation = rem = build_remediation(cfg.remediation, db, clock, hooks, sleep=sleep)
+        if rem is not None:  # off unless enabled with a cluster: everything else runs unchanged
+            hooks.add(rem)
+            svc.workers.append(rem)
         escalation = EscalationWorker(cfg, db, clock)
         hooks.add(escalation.escalation)
         svc.workers.append(escalation)
@@ -98,6 +105,8 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
                 scheduler.shutdown(wait=False)
             await ingestor.stop()
             await escalation.close()
+            if rem is not None:
+                await rem.aclose()
             db.close()
 
     app = FastAPI(
@@ -112,4 +121,5 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
     app.include_router(slack.router)
     app.include_router(twilio.router)
     app.include_router(schedules.router)
+    app.include_router(remediation.router)
     return app

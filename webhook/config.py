@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from webhook.escalation_config import ChannelsConfig, EscalationConfig, check_references
 from webhook.oncall import OnCallConfig
+from webhook.remediation_config import RemediationConfig
 from webhook.yamlpos import ConfigError, ConfigErrorItem, errors_from_validation, load_yaml
 
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w)")
@@ -160,6 +161,8 @@ class TocsinConfig(BaseSettings):
     oncall: OnCallConfig = OnCallConfig()
     #: Routing tree, escalation policies and noise control, see docs/escalation.md.
     escalation: EscalationConfig = EscalationConfig()
+    #: Runbook-driven remediation against Kubernetes, see docs/runbooks.md.
+    remediation: RemediationConfig = RemediationConfig()
 
     @model_validator(mode="after")
     def _escalation_references(self) -> Self:

@@ -83,7 +83,8 @@ DB_GAUGES = (
 # --- remediation (issue 4); remediator reports through webhook.remediation into these -------------
 REMEDIATION_RUNS = Counter(
     "tocsin_remediation_runs", "Runbook runs finished, by runbook and outcome "
-    "(verified, failed, refused, aborted, dry_run, escalated).", ["runbook", "outcome"], registry=REGISTRY,
+    "(verified, completed, failed, refused, aborted, dry_run, escalated, skipped).", ["runbook", "outcome"],
+    registry=REGISTRY,
 )
 REMEDIATION_ACTIONS = Counter(
     "tocsin_remediation_actions", "Remediation action attempts by action and outcome.",

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 
 from webhook import metrics
 from webhook.api.deps import ServiceDep
-from webhook.store import incident_repo
+from webhook.store import incident_repo, remediation_requests
 from webhook.store.db import StorageUnavailable
 
 router = APIRouter(tags=["health"])
@@ -30,12 +30,14 @@ async def readyz(svc: ServiceDep) -> Response:
     return Response('{"status":"ready"}', 200, media_type="application/json")
 
 
-def _db_gauges(rows: list[tuple[str, str, int]]) -> bytes:
+def _db_gauges(rows: list[tuple[str, str, int]], runs_active: int) -> bytes:
     reg = CollectorRegistry(auto_describe=True)
     g = Gauge("tocsin_incidents_open", "Incidents not resolved, by severity and state.", ["severity", "state"],
               registry=reg)
     for sev, state, n in rows:
         g.labels(sev, state).set(n)
+    Gauge("tocsin_remediation_runs_active", "Runbook runs in progress or awaiting approval.",
+          registry=reg).set(runs_active)
     return generate_latest(reg)
 
 
@@ -43,5 +45,6 @@ def _db_gauges(rows: list[tuple[str, str, int]]) -> bytes:
 async def prometheus_metrics(svc: ServiceDep) -> Response:
     body = generate_latest(metrics.REGISTRY)
     with contextlib.suppress(StorageUnavailable):  # counters still useful; readyz reports the database
-        body += _db_gauges(await svc.db.read(incident_repo.open_counts))
+        body += _db_gauges(await svc.db.read(incident_repo.open_counts),
+                           await svc.db.read(remediation_requests.active_runs))
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -128,3 +128,4 @@ receipts = Table(
 
 # Feature tables live in their own modules on this metadata; importing them here keeps it complete.
 from webhook.store import escalation_schema as _escalation_schema  # noqa: E402,F401
+from webhook.store import remediation_schema as _remediation_schema  # noqa: E402,F401
