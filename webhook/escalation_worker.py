@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import httpx
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from webhook import metrics
 from webhook.channels import build_notifiers, routing_keys
@@ -23,6 +24,7 @@ from webhook.store.db import Database, StorageUnavailable
 log = logging.getLogger(__name__)
 
 STEPS_PER_TRANSACTION = 200
+MAX_ROUNDS = 50
 
 
 class EscalationWorker:
@@ -43,13 +45,13 @@ class EscalationWorker:
         """Fire every due step (in transactions of up to 200), then send what is due. Returns steps fired."""
         async with self._lock:
             total = 0
-            while True:
+            for _ in range(MAX_ROUNDS):  # a step that fired may leave its successor overdue (after downtime)
                 fired = await self._db.write(self.escalation.fire_due, now or self._clock(), STEPS_PER_TRANSACTION)
                 for f in fired:
                     metrics.ESCALATION_STEPS.labels(f.severity).inc()
                     metrics.ESCALATION_STEP_LAG.observe(max(f.lag, 0.0))
                 total += len(fired)
-                if len(fired) < STEPS_PER_TRANSACTION:
+                if not fired:
                     break
             await self.outbox.drain()
             return total
@@ -80,3 +82,15 @@ class EscalationWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._http.aclose()
+
+
+def gauges_text(stats: tuple[int, list[tuple[str, int]]]) -> bytes:
+    """tocsin_escalation_backlog and tocsin_outbox_pending{channel}, read from the database at scrape time."""
+    backlog, pending = stats
+    reg = CollectorRegistry(auto_describe=True)
+    Gauge("tocsin_escalation_backlog", "Escalation steps due but not yet fired.", registry=reg).set(backlog)
+    g = Gauge("tocsin_outbox_pending", "Deliveries waiting in the outbox (due or retrying).", ["channel"],
+              registry=reg)
+    for channel, n in pending:
+        g.labels(channel).set(n)
+    return bytes(generate_latest(reg))

@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 
 from webhook import metrics
 from webhook.api.deps import ServiceDep
-from webhook.store import incident_repo, remediation_requests
+from webhook.escalation_worker import gauges_text
+from webhook.store import escalation_repo, incident_repo, remediation_requests
 from webhook.store.db import StorageUnavailable
 
 router = APIRouter(tags=["health"])
@@ -47,4 +48,5 @@ async def prometheus_metrics(svc: ServiceDep) -> Response:
     with contextlib.suppress(StorageUnavailable):  # counters still useful; readyz reports the database
         body += _db_gauges(await svc.db.read(incident_repo.open_counts),
                            await svc.db.read(remediation_requests.active_runs))
+        body += gauges_text(await svc.db.read(escalation_repo.gauges, svc.clock()))
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -184,3 +184,8 @@ def delivery_row(key: str, incident_id: int | None, group_key: str | None, step_
             "status": "pending", "attempts": 0, "due_at": due, "next_attempt_at": due, "claimed_by": None,
             "claimed_until": None, "reference": None, "last_error": None, "created_at": due,
             "finished_at": None}
+
+
+def gauges(conn: Connection, now: datetime) -> tuple[int, list[tuple[str, int]]]:
+    """(escalation steps due but not fired, pending deliveries per channel) for /metrics."""
+    return due_backlog(conn, now), outbox_pending(conn)
