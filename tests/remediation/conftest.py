@@ -148,8 +148,8 @@ async def svc(db_url: str, tmp_path: Path, kube: FakeKube, clock: FakeClock,
 def firing(alertname: str, minute: int = 59, **labels: str) -> dict[str, Any]:
     from datetime import UTC, datetime
 
-    return alert(starts=datetime(2026, 11, 28, 2, minute, tzinfo=UTC), alertname=alertname, severity="high",
-                 deployment="api", **labels)
+    return alert(starts=datetime(2026, 11, 28, 2, minute, tzinfo=UTC), **{
+        "alertname": alertname, "severity": "high", "deployment": "api", **labels})
 
 
 def deliver_body(*alerts: dict[str, Any]) -> dict[str, Any]:

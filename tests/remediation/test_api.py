@@ -1,0 +1,121 @@
+"""The remediation API: runbooks, runs, approve/reject/abort, audit; authentication and hostile input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from remediator.records import ApprovalDecision, RunStatus
+from tests.fakekube import FakeKube
+from tests.remediation.conftest import Svc, deliver_body, firing, scale_calls
+from tests.webhook.conftest import WEBHOOK_TOKEN
+
+
+async def waiting_run(svc: Svc) -> dict[str, Any]:
+    await svc.deliver(deliver_body(firing("ApproveMe")))
+    [run] = await svc.rem.run_pending()
+    assert run.status is RunStatus.AWAITING_APPROVAL
+    detail: dict[str, Any] = (await svc.api("GET", f"/api/v1/runs/{run.id}")).json()
+    return detail
+
+
+async def test_runbooks_are_listed(svc: Svc) -> None:
+    body = (await svc.api("GET", "/api/v1/runbooks")).json()
+    assert sorted(r["id"] for r in body["runbooks"]) == ["approve-me", "scale-me", "verify-me"]
+    assert body["runbooks"][0]["match"] and "safety" in body["runbooks"][0]
+
+
+async def test_approval_via_the_api_resumes_the_run(svc: Svc, kube: FakeKube) -> None:
+    run = await waiting_run(svc)
+    assert run["status"] == "awaiting_approval" and run["approvals"][0]["message"].endswith("scale api?")
+    assert scale_calls(kube) == 0
+    incident = int(run["incident_id"])
+    assert (await svc.incident(incident))["timeline"][-1]["kind"] == "remediation_approval"
+    response = await svc.api("POST", f"/api/v1/runs/{run['id']}/approve", json={"note": "go"})
+    assert response.status_code == 202 and response.json()["decision"] == "approved"
+    await svc.rem.drain()
+    done = (await svc.api("GET", f"/api/v1/runs/{run['id']}")).json()
+    assert done["status"] == "finished" and done["outcome"] == "completed" and scale_calls(kube) == 1
+    assert [s["action"] for s in done["steps"]] == ["approval", "scale"]
+    decided = [a for a in done["audit"] if a["kind"] == "approval_decided"]
+    assert decided[0]["actor"] == "alice" and "approved by alice" in decided[0]["message"]
+    again = await svc.api("POST", f"/api/v1/runs/{run['id']}/approve")
+    assert again.status_code == 409 and "finished" in again.json()["detail"]
+
+
+async def test_reject_aborts_and_nothing_changes(svc: Svc, kube: FakeKube) -> None:
+    run = await waiting_run(svc)
+    assert (await svc.api("POST", f"/api/v1/runs/{run['id']}/reject")).status_code == 202
+    await svc.rem.drain()
+    done = (await svc.api("GET", f"/api/v1/runs/{run['id']}")).json()
+    assert done["outcome"] == "aborted" and "rejected by alice" in done["reason"] and scale_calls(kube) == 0
+
+
+async def test_abort_a_waiting_run(svc: Svc, kube: FakeKube) -> None:
+    run = await waiting_run(svc)
+    response = await svc.api("POST", f"/api/v1/runs/{run['id']}/abort")
+    assert response.status_code == 202 and response.json()["by"] == "alice"
+    await svc.rem.drain()
+    done = (await svc.api("GET", f"/api/v1/runs/{run['id']}")).json()
+    assert done["outcome"] == "aborted" and "aborted by alice" in done["reason"] and scale_calls(kube) == 0
+    assert (await svc.api("POST", f"/api/v1/runs/{run['id']}/abort")).status_code == 409
+
+
+async def test_runs_are_filtered_and_the_audit_shows_every_attempt(svc: Svc) -> None:
+    await svc.deliver(deliver_body(firing("ScaleMe"), firing("ApproveMe", deployment="web")))
+    await svc.rem.run_pending()
+    runs = (await svc.api("GET", "/api/v1/runs")).json()["runs"]
+    assert sorted(r["runbook_id"] for r in runs) == ["approve-me", "scale-me"]
+    assert [r["runbook_id"] for r in (await svc.api("GET", "/api/v1/runs?runbook=scale-me")).json()["runs"]] == [
+        "scale-me"]
+    waiting = (await svc.api("GET", "/api/v1/runs?status=awaiting_approval")).json()["runs"]
+    assert [r["runbook_id"] for r in waiting] == ["approve-me"]
+    incident = runs[0]["incident_id"]
+    assert len((await svc.api("GET", f"/api/v1/runs?incident={incident}")).json()["runs"]) >= 1
+    entries = (await svc.api("GET", "/api/v1/audit?runbook=scale-me&kind=step_applied")).json()["entries"]
+    [applied] = entries
+    assert applied["actor"].startswith("incident ") and applied["dry_run"] is False
+    assert applied["details"]["params"] and "scale" in applied["message"]
+    page = (await svc.api("GET", "/api/v1/audit?limit=1")).json()
+    assert len(page["entries"]) == 1 and page["next_before"] == page["entries"][0]["id"]
+
+
+UNKNOWN = [("GET", "/api/v1/runs/999999"), ("GET", "/api/v1/runs/abc"), ("POST", "/api/v1/runs/999999/approve"),
+           ("POST", "/api/v1/runs/..%2F..%2Fetc/abort"), ("POST", "/api/v1/runs/-1/reject")]
+PROTECTED = [("GET", "/api/v1/runbooks"), ("GET", "/api/v1/runs"), ("GET", "/api/v1/runs/1"),
+             ("GET", "/api/v1/audit"), ("POST", "/api/v1/runs/1/approve"), ("POST", "/api/v1/runs/1/abort")]
+MALFORMED: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "/api/v1/runs?status=exploded", {}),
+    ("GET", "/api/v1/runs?limit=0", {}),
+    ("GET", "/api/v1/runs?limit=100000", {}),
+    ("GET", "/api/v1/audit?run=abc", {}),
+    ("GET", "/api/v1/audit?before=-5", {}),
+    ("POST", "/api/v1/runs/1/approve", {"json": {"note": "x", "approver": "mallory"}}),
+    ("POST", "/api/v1/runs/1/approve", {"json": {"note": "x" * 5000}}),
+    ("POST", "/api/v1/runs/1/approve", {"content": b"{not json", "headers": {"content-type": "application/json"}}),
+    ("POST", "/api/v1/runs/1/abort", {"json": ["a", "list"]}),
+]
+
+
+async def test_hostile_requests_are_refused(svc: Svc, kube: FakeKube) -> None:
+    await waiting_run(svc)  # run 1 exists and waits: a refusal must not be mistaken for "nothing there"
+    for method, path in UNKNOWN:
+        assert (await svc.api(method, path)).status_code == 404, path
+    for token in ("", "wrong-token-0123456789", WEBHOOK_TOKEN):
+        for method, path in PROTECTED:
+            response = await svc.api(method, path, token=token)
+            assert response.status_code == 401 and "API token" in response.json()["detail"], (token, path)
+    for method, path, kwargs in MALFORMED:
+        headers = {"Authorization": "Bearer api-token-0123456789abcdef", **kwargs.get("headers", {})}
+        extra = {k: v for k, v in kwargs.items() if k != "headers"}
+        response = await svc.client.request(method, path, headers=headers, **extra)
+        assert response.status_code == 422, (path, response.text)
+    assert scale_calls(kube) == 0
+    assert (await svc.api("GET", "/api/v1/runs/1")).json()["status"] == "awaiting_approval"
+
+
+async def test_the_first_decision_wins(svc: Svc, kube: FakeKube) -> None:
+    run = await waiting_run(svc)
+    await svc.rem.store.decide_approval(str(run["id"]), 0, ApprovalDecision.REJECTED, "carol", svc.clock())
+    response = await svc.api("POST", f"/api/v1/runs/{run['id']}/approve")
+    assert response.status_code == 409 and "rejected by carol" in response.json()["detail"]
+    assert scale_calls(kube) == 0
