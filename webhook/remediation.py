@@ -1,5 +1,4 @@
-"""Incident -> remediator: run requests written with the incident, a worker that starts them, progress back into
-the incident timeline, the escalation hold and /metrics (the contract is in docs/runbooks.md)."""
+"""Incident -> remediator: run requests, the worker, timeline events, escalation hold (docs/runbooks.md)."""
 
 from __future__ import annotations
 

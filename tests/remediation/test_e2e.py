@@ -1,5 +1,4 @@
-"""End to end in process: Alertmanager webhook -> incident -> run request -> shipped runbook against the fake
-Kubernetes API server -> verification through a real Prometheus -> incident timeline, resolve, /metrics."""
+"""In process end to end: webhook -> incident -> runbook on the fake cluster -> real Prometheus -> timeline."""
 
 from __future__ import annotations
 
