@@ -159,7 +159,7 @@ class Escalation:
         for iid in ids:
             labels = rows[iid]["labels"]
             matches = route(esc, labels, now)
-            if not matches:
+            if not matches and esc.policies:  # no policies at all: escalation is not set up, nothing to say
                 events.append((iid, now, "escalation", {"policy": None, "reason": "no route matched"}))
             team = str(labels.get(esc.noise.team_label, ""))
             plans += [(iid, esc.policy(m.policy), m.path, team) for m in matches]
