@@ -128,3 +128,17 @@ async def test_one_payload_with_many_alerts_of_one_group(harness: Harness) -> No
     [inc] = await incidents_list(harness)
     assert inc["alert_count"] == 500
     assert count(harness, incidents) == 1
+
+
+async def test_alert_resolving_after_a_manual_resolve_keeps_who_resolved_it(harness: Harness) -> None:
+    a = alert()
+    await harness.post_webhook(payload(a))
+    [inc] = await incidents_list(harness)
+    await harness.api("POST", f"/api/v1/incidents/{inc['id']}/resolve")
+    resolved_at = (await incidents_list(harness))[0]["resolved_at"]
+    harness.clock.advance(minutes=5)
+    await harness.post_webhook(payload({**a, "status": "resolved", "endsAt": "2026-11-28T03:05:00Z"}))
+    [after] = await incidents_list(harness)
+    assert after["resolved_by"] == "alice"
+    assert after["resolved_at"] == resolved_at
+    assert after["firing_alerts"] == 0
