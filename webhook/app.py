@@ -21,6 +21,7 @@ from webhook.escalation_worker import EscalationWorker
 from webhook.hooks import Hooks
 from webhook.ingest import Clock, Ingestor, utcnow
 from webhook.remediation import Sleep, build_remediation
+from webhook.remediation_channels import RemediationChannels
 from webhook.service import Service
 from webhook.store import incident_repo
 from webhook.store.db import Database, StorageUnavailable
@@ -88,6 +89,8 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
             svc.workers.append(rem)
         escalation = EscalationWorker(cfg, db, clock)
         hooks.add(escalation.escalation)
+        if rem is not None:
+            RemediationChannels(cfg, db, escalation.escalation).attach(rem)
         svc.workers.append(escalation)
         app.state.svc = svc
         ingestor.start()

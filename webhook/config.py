@@ -167,6 +167,7 @@ class TocsinConfig(BaseSettings):
     @model_validator(mode="after")
     def _escalation_references(self) -> Self:
         problems = check_references(self.escalation, self.oncall, self.channels)
+        problems += self.remediation.approvals.unknown(self.oncall)
         if problems:
             raise ValueError("; ".join(problems))
         return self

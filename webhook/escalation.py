@@ -24,6 +24,8 @@ STATE_CHANNELS = {
     "resolve": ("slack", "pagerduty", "sms", "email"),
     "update": ("slack", "pagerduty"),
     "reminder": ("slack", "sms", "email"),
+    #: Runbook progress goes to chat only (a thread reply per line); never SMS or calls.
+    "remediation_progress": ("slack",),
 }
 
 
@@ -79,6 +81,12 @@ def next_digest(d: Digest, now: datetime) -> datetime:
     return at.astimezone(UTC)
 
 
+#: (conn, incident id, now) -> end of a remediation hold on the incident's escalation, None when not held.
+HeldUntil = Callable[[Connection, int, datetime], datetime | None]
+#: (conn, incident id, step number counted from 1, now): the escalation fired this step (remediation trigger).
+StepReached = Callable[[Connection, int, int, datetime], object]
+
+
 @dataclass(frozen=True, slots=True)
 class Fired:
     severity: str
@@ -93,6 +101,9 @@ class Escalation:
         self.worker_id = worker_id
         #: Called (from the database thread) when a hook wrote work that is due now.
         self.on_work: Callable[[], None] | None = None
+        #: Set when remediation is on (docs/runbooks.md, "Service integration"): the hold and the step trigger.
+        self.held_until: HeldUntil | None = None
+        self.step_reached: StepReached | None = None
 
     def _kick(self) -> None:
         if self.on_work is not None:
@@ -104,8 +115,10 @@ class Escalation:
             self._open(conn, [i for i, _ in result.opened], now)
         for iid, _sev, _secs in result.resolved:
             self._settle(conn, iid, "resolve", now)
+        for iid in sorted(set(result.reopened)):
+            self._reopen(conn, iid, now)
         if self.cfg.escalation.renotify_on_new_alert and result.joined:
-            self._renotify(conn, sorted(set(result.joined)), now)
+            self._renotify(conn, sorted(set(result.joined) - set(result.reopened)), now)
         if result.opened or result.resolved or result.joined:
             self._kick()
 
@@ -143,6 +156,12 @@ class Escalation:
                                   r["locale"], "", now, note))
         repo.insert_deliveries(conn, rows)
         return len(rows)
+
+    def _reopen(self, conn: Connection, incident_id: int, now: datetime) -> None:
+        """A resolved incident flapped back open: its escalation starts over from step 1 of its snapshot."""
+        restarted = repo.restart(conn, incident_id, now)
+        if restarted:
+            repo.add_events(conn, [(incident_id, now, "escalation_restarted", {"reason": "flap", "runs": restarted})])
 
     def _renotify(self, conn: Connection, ids: list[int], now: datetime) -> None:
         for iid, inc in repo.incident_rows(conn, ids).items():
@@ -229,6 +248,12 @@ class Escalation:
             if inc["state"] != "triggered" or run["state"] != "active":
                 repo.mark_step(conn, s["id"], "cancelled", now)
                 continue
+            until = self.held_until(conn, inc["id"], now) if self.held_until is not None else None
+            if until is not None:
+                repo.hold_step(conn, s["id"], until)
+                events.append((inc["id"], now, "escalation_held", {
+                    "policy": run["policy"], "step": s["step_index"] + 1, "until": until.isoformat()}))
+                continue
             policy = Policy.model_validate(run["snapshot"])
             contacts = resolve(policy.steps[s["step_index"]].targets, self.cfg.oncall, self.cfg.channels, now)
             rows, skipped = self._pages(conn, s, run, inc, contacts, now)
@@ -244,6 +269,8 @@ class Escalation:
                 "policy": policy.name, "step": s["step_index"] + 1, "cycle": s["cycle"],
                 "contacts": [f"{r['channel']}:{r['responder'] or r['address']}" for r in rows], "skipped": skipped}))
             fired.append(Fired(str(inc["severity"]), (now - s["due_at"]).total_seconds()))
+            if self.step_reached is not None:
+                self.step_reached(conn, inc["id"], s["step_index"] + 1, now)
         repo.insert_deliveries(conn, pages)
         repo.insert_steps(conn, steps)
         repo.add_events(conn, events)

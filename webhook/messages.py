@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,12 @@ from webhook.notifiers import (
 )
 
 CODE_PREFIX = "T"
+#: The note of a remediation_approval delivery: "run 7 step 1: scale api to 5?" (readable, and it names the step).
+APPROVAL_NOTE = re.compile(r"^run (\d{1,17}) step (\d{1,6}): ")
+
+
+def approval_note(run_id: str, step: int, question: str) -> str:
+    return f"run {run_id} step {step}: {question}"
 
 
 def code_of(incident_id: int) -> str:
@@ -60,4 +67,8 @@ def build_message(kind: str, channel: str, address: str, locale: str, views: Seq
     loc: Locale = "de" if locale == "de" else "en"
     if mk in (MessageKind.DIGEST, MessageKind.STORM_SUMMARY):
         return Message(mk, target, incidents=tuple(views), locale=loc, note=note)
-    return Message(mk, target, incident=views[0], previous_reference=previous_reference, locale=loc, note=note)
+    found = APPROVAL_NOTE.match(note or "") if mk is MessageKind.REMEDIATION_APPROVAL else None
+    if mk is MessageKind.REMEDIATION_APPROVAL and found is None:
+        raise ValueError(f"approval note without run and step: {note!r}")
+    return Message(mk, target, incident=views[0], previous_reference=previous_reference, locale=loc, note=note,
+                   approval=(found[1], int(found[2])) if found else None)

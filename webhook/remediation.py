@@ -18,18 +18,18 @@ from remediator.events import EventKind, RunEvent
 from remediator.kube import ClusterAccess, connect
 from remediator.loader import load_runbooks
 from remediator.prometheus import Prometheus
-from remediator.records import Outcome, RunRecord, StepOutcome
+from remediator.records import ApprovalDecision, ApprovalRecord, Outcome, RunRecord, RunStatus, StepOutcome
 from remediator.settings import EngineSettings
 from webhook import metrics
 from webhook.hooks import Hooks
 from webhook.incidents import OPEN_STATES
 from webhook.ingest import Clock
 from webhook.remediation_config import RemediationConfig
-from webhook.store import incident_repo
+from webhook.store import escalation_repo, incident_repo
 from webhook.store import remediation_requests as requests
 from webhook.store.db import Database, StorageUnavailable
 from webhook.store.ingest import BatchResult
-from webhook.store.remediation_repo import SqlRunStore
+from webhook.store.remediation_repo import SqlRunStore, decide_approval_once, run_pk
 
 log = logging.getLogger(__name__)
 ACTOR = "tocsin-remediation"
@@ -77,6 +77,14 @@ class HttpCaller:
         except httpx.HTTPError as exc:
             raise ClusterError(f"{method} {url}: {exc}") from exc
         return response.status_code
+
+
+class DecisionRefused(Exception):
+    """An approval decision or abort that cannot be taken; `unknown`: no such run (else: a conflict)."""
+
+    def __init__(self, reason: str, *, unknown: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.unknown = reason, unknown
 
 
 class Remediation:
@@ -141,6 +149,31 @@ class Remediation:
         """Claim due requests and run them to the end or their first pause (tests and the CLI call this)."""
         results = await asyncio.gather(*(self.execute(r) for r in await self.claim()))
         return [r for r in results if r is not None]
+
+    async def run_in(self, run_id: str, allowed: tuple[RunStatus, ...]) -> RunRecord:
+        """The run, if it is in one of the `allowed` statuses (DecisionRefused otherwise)."""
+        run = await self.store.get_run(run_id) if run_pk(run_id) is not None else None
+        if run is None:
+            raise DecisionRefused(f"run {run_id} not found", unknown=True)
+        if run.status not in allowed:
+            raise DecisionRefused(f"run {run_id} is {run.status}" + (f" ({run.outcome})" if run.outcome else ""))
+        return run
+
+    async def decide(self, run_id: str, approved: bool, who: str, step: int | None = None) -> ApprovalRecord:
+        """Approve or reject the step the run waits at (API, console, Slack); the first decision wins and the
+        run resumes in the background. `step` (from a Slack button) must be the step the run waits at."""
+        run = await self.run_in(run_id, (RunStatus.AWAITING_APPROVAL,))
+        if step is not None and step != run.next_step:
+            raise DecisionRefused(f"run {run_id} waits at step {run.next_step}, not {step}")
+        decision = ApprovalDecision.APPROVED if approved else ApprovalDecision.REJECTED
+        won, record = await self.db.write(decide_approval_once, run.id, run.next_step, decision, who, self.clock())
+        if record is None:
+            raise DecisionRefused(f"run {run_id} has no approval request for step {run.next_step}")
+        if not won:
+            raise DecisionRefused(f"step {run.next_step} of run {run_id} was already {record.decision} "
+                                  f"by {record.decided_by}")
+        self.spawn(self.engine.decide(run.id, approved, by=who), f"decide run {run.id}")  # audit + resume
+        return record
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         """Run coro in the background (not on the request path); failures are logged, state stays in the DB."""
@@ -219,7 +252,7 @@ class Remediation:
         state = requests.incident_state(conn, incident) if incident is not None else None
         if state is None or incident is None:
             return
-        if self.cfg.trigger == "on_open" and not state[1]:
+        if self.cfg.trigger == "on_open" and not state[1] and not escalation_repo.paged(conn, incident):
             metrics.PAGES_AVOIDED.labels(event.runbook_id).inc()
         if self.cfg.resolve_on_verified and state[0] in _OPEN:
             incident_repo.act(conn, incident, "resolve", ACTOR, event.at,

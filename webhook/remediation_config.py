@@ -8,7 +8,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from webhook.oncall import Duration
+from webhook.oncall import Duration, OnCallConfig
 
 
 class _Strict(BaseModel):
@@ -39,6 +39,30 @@ class ClusterConfig(_Strict):
         if self.mode != "kubeconfig" and (self.kubeconfig or self.context):
             raise ValueError("kubeconfig/context are only used with mode: kubeconfig")
         return self
+
+
+class ApprovalsConfig(_Strict):
+    """Who may decide a waiting step from Slack (the API and console accept any API token)."""
+
+    #: Responders (by name) allowed to approve or reject; with `teams` both empty any mapped responder may.
+    responders: list[str] = []
+    #: Teams whose members and lead may approve or reject.
+    teams: list[str] = []
+    #: Where the request goes when no Slack message carries the incident yet (default: channels.slack.default_channel).
+    slack_channel: str | None = None
+
+    def allows(self, responder: str, oncall: OnCallConfig) -> bool:
+        if not self.responders and not self.teams:
+            return True
+        members = {n for t in oncall.teams if t.name in self.teams for n in (*t.members, t.lead) if n}
+        return responder in self.responders or responder in members
+
+    def unknown(self, oncall: OnCallConfig) -> list[str]:
+        """Names in the allow-lists that the on-call config does not define."""
+        known, teams = {r.name for r in oncall.responders}, {t.name for t in oncall.teams}
+        return ([f"remediation.approvals.responders: unknown responder {n!r}" for n in self.responders
+                 if n not in known]
+                + [f"remediation.approvals.teams: unknown team {n!r}" for n in self.teams if n not in teams])
 
 
 class RemediationConfig(_Strict):
@@ -74,6 +98,8 @@ class RemediationConfig(_Strict):
     #: A run not updated for this long is considered interrupted and escalated (never re-executed).
     stale_run_after: Duration = timedelta(minutes=15)
     max_concurrent_runs: int = Field(16, ge=1, le=1000)
+    #: Approve / Reject buttons in Slack: who may press them, where requests go.
+    approvals: ApprovalsConfig = ApprovalsConfig()
 
     @model_validator(mode="after")
     def _usable(self) -> Self:

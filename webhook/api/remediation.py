@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from remediator.records import ApprovalDecision, RunStatus
+from remediator.records import RunStatus
 from webhook.api.deps import ActorDep, ServiceDep
-from webhook.remediation import Remediation
+from webhook.remediation import DecisionRefused, Remediation
 from webhook.store import remediation_requests as repo
 from webhook.store.db import StorageUnavailable
 from webhook.store.remediation_repo import run_pk
@@ -71,32 +71,18 @@ async def get_run(run_id: RunId, svc: ServiceDep, _actor: ActorDep, _rem: Remedi
     return found
 
 
+def _refused(exc: DecisionRefused) -> HTTPException:
+    return HTTPException(404 if exc.unknown else 409, exc.reason)
+
+
 async def _decide(rem: Remediation, run_id: str, approved: bool, who: str) -> dict[str, Any]:
-    run = await _waiting_or_active(rem, run_id, (RunStatus.AWAITING_APPROVAL,))
     try:
-        record = await rem.store.decide_approval(run.id, run.next_step, ApprovalDecision.APPROVED if approved
-                                                          else ApprovalDecision.REJECTED, who, rem.clock())
-    except KeyError as exc:
-        raise HTTPException(409, f"run {run_id} has no approval request for step {run.next_step}") from exc
-    if record.decided_by != who or (record.decision is ApprovalDecision.APPROVED) != approved:
-        raise HTTPException(409, f"step {run.next_step} of run {run_id} was already {record.decision} "
-                                 f"by {record.decided_by}")
-    rem.spawn(rem.engine.decide(run.id, approved, by=who), f"decide run {run.id}")  # audit + resume off-request
-    return {"run_id": run.id, "step": run.next_step, "decision": str(record.decision), "by": who}
-
-
-async def _waiting_or_active(rem: Remediation, run_id: str, allowed: tuple[RunStatus, ...]) -> Any:
-    if run_pk(run_id) is None:
-        raise HTTPException(404, f"run {run_id} not found")
-    try:
-        run = await rem.store.get_run(run_id)
+        record = await rem.decide(run_id, approved, who)
+    except DecisionRefused as exc:
+        raise _refused(exc) from exc
     except StorageUnavailable as exc:
         raise _unavailable(exc) from exc
-    if run is None:
-        raise HTTPException(404, f"run {run_id} not found")
-    if run.status not in allowed:
-        raise HTTPException(409, f"run {run_id} is {run.status}" + (f" ({run.outcome})" if run.outcome else ""))
-    return run
+    return {"run_id": record.run_id, "step": record.step_index, "decision": str(record.decision), "by": who}
 
 
 @router.post("/runs/{run_id}/approve", status_code=202, summary="Approve the step the run waits at; it resumes")
@@ -113,7 +99,12 @@ async def reject(run_id: RunId, who: ActorDep, rem: RemediationDep,
 
 @router.post("/runs/{run_id}/abort", status_code=202, summary="Abort a pending, running or waiting run")
 async def abort(run_id: RunId, who: ActorDep, rem: RemediationDep, body: DecisionBody | None = None) -> dict[str, Any]:
-    run = await _waiting_or_active(rem, run_id, (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL))
+    try:
+        run = await rem.run_in(run_id, (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL))
+    except DecisionRefused as exc:
+        raise _refused(exc) from exc
+    except StorageUnavailable as exc:
+        raise _unavailable(exc) from exc
     rem.spawn(rem.engine.abort(run.id, by=who), f"abort run {run.id}")
     return {"run_id": run.id, "status": "aborting", "by": who}
 

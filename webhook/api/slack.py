@@ -1,4 +1,4 @@
-"""POST /slack/interactions: signed button clicks (Acknowledge, Resolve, Snooze 1h) acted on as the mapped responder."""
+"""POST /slack/interactions: signed clicks (Acknowledge, Resolve, Snooze 1h, Approve/Reject) as the mapped responder."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from datetime import timedelta
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from webhook.approvals import ApprovalClick, decide, parse_approval
 from webhook.incidents import TransitionError
 from webhook.notifiers.slack import MAX_INTERACTION_BYTES, InteractionError, parse_interaction
+from webhook.remediation import Remediation
 from webhook.service import Service
 from webhook.signatures import SignatureError, verify_slack_signature
 from webhook.store import incident_repo as repo
@@ -52,6 +54,17 @@ async def act_as(svc: Service, incident_id: int, action: str, actor: str, note: 
     return str(res["state"])
 
 
+async def _approval(request: Request, svc: Service, click: ApprovalClick) -> Response:
+    rem: Remediation | None = getattr(request.app.state, "remediation", None)
+    if rem is None:
+        return answer(404, {"error": "remediation is not enabled"})
+    try:
+        text = await decide(svc.cfg, rem, click)
+    except StorageUnavailable:
+        return answer(503, {"error": "storage unavailable"})
+    return answer(200, {"response_type": "ephemeral", "replace_original": False, "text": text})
+
+
 @router.post("/slack/interactions", summary="Slack interactivity request URL (signed with the signing secret)")
 async def interactions(request: Request) -> Response:
     svc: Service = request.app.state.svc
@@ -67,6 +80,12 @@ async def interactions(request: Request) -> Response:
                                request.headers.get("x-slack-signature"), svc.clock().timestamp())
     except SignatureError as exc:
         return answer(401, {"error": exc.reason})
+    try:
+        click = parse_approval(body)
+    except InteractionError as exc:
+        return answer(400, {"error": str(exc)[:200]})
+    if click is not None:
+        return await _approval(request, svc, click)
     try:
         it = parse_interaction(body)
         incident_id = int(it.incident_id)

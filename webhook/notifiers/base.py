@@ -37,6 +37,7 @@ class MessageKind(enum.StrEnum):
     DIGEST = "digest"
     STORM_SUMMARY = "storm_summary"
     REMEDIATION_PROGRESS = "remediation_progress"
+    REMEDIATION_APPROVAL = "remediation_approval"  # a runbook step waits: Slack shows Approve / Reject
 
 
 #: Kinds that speak about many incidents at once (Message.incidents), all others about one (Message.incident).
@@ -116,6 +117,7 @@ class Message:
     previous_reference: str | None = None
     locale: Locale = "en"
     note: str | None = None  # a new timeline line, e.g. remediation progress; Slack posts it in the thread
+    approval: tuple[str, int] | None = None  # (run id, step) of a REMEDIATION_APPROVAL message
 
     def __post_init__(self) -> None:
         if self.kind in MULTI_KINDS:

@@ -29,7 +29,7 @@ from webhook.notifiers.base import (
     Retryable,
     parse_retry_after,
 )
-from webhook.notifiers.render import STRINGS, Renderer, SlackParts, key_labels, slack_escape
+from webhook.notifiers.render import STRINGS, Renderer, SlackParts, key_labels, slack_escape, truncate
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ ACTION_ACK = "tocsin_ack"
 ACTION_RESOLVE = "tocsin_resolve"
 ACTION_SNOOZE = "tocsin_snooze_1h"
 SNOOZE_SECONDS = 3600
+#: Approve / Reject of a runbook step waiting for approval; `value` is "<run id>:<step>" (webhook/approvals.py).
+ACTION_APPROVE = "tocsin_run_approve"
+ACTION_REJECT = "tocsin_run_reject"
 
 #: Slack errors that another attempt may cure; every other `error` is permanent.
 RETRYABLE_ERRORS = frozenset({
@@ -123,21 +126,39 @@ def _actions(view: IncidentView, strings: Mapping[str, str]) -> list[dict[str, A
     return buttons or [_button("tocsin_link_none", view.code, value=view.id)]
 
 
+def build_approval_blocks(msg: Message, strings: Mapping[str, str]) -> list[dict[str, Any]]:
+    """A runbook step asks for approval: its question and Approve / Reject buttons."""
+    assert msg.approval is not None
+    assert msg.incident is not None
+    value = f"{msg.approval[0]}:{msg.approval[1]}"
+    text = f"*{msg.incident.code}* {strings['approval']}: {slack_escape(msg.note or '')}"
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}},
+            {"type": "actions", "block_id": "tocsin_approval", "elements": [
+                _button(ACTION_APPROVE, strings["approve"], value=value, style="primary"),
+                _button(ACTION_REJECT, strings["reject"], value=value, style="danger")]}]
+
+
 class SlackNotifier:
-    """Posts with slack-sdk's AsyncWebClient; `base_url` points it at a fake in tests."""
+    """Posts with slack-sdk's AsyncWebClient; `base_url` points it at a fake in tests.
+
+    Pass `session` to keep connections alive between messages (the caller closes it); without, the SDK
+    opens and closes an aiohttp session for every call.
+    """
 
     def __init__(self, token: SecretStr, renderer: Renderer, *, base_url: str = "https://slack.com/api/",
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, session: aiohttp.ClientSession | None = None) -> None:
         # retry_handlers=[]: the outbox owns retries; the SDK's own would hide failures and double-post
         # the SDK takes whole seconds and treats 0 as "no timeout": round up, never down to 0
         self._client = AsyncWebClient(token=token.get_secret_value(), base_url=base_url,
-                                      timeout=max(1, math.ceil(timeout)), retry_handlers=[])
+                                      timeout=max(1, math.ceil(timeout)), retry_handlers=[], session=session)
         self._renderer = renderer
 
     async def notify(self, msg: Message) -> DeliveryResult:
         parts = self._renderer.slack(msg)
         blocks = build_blocks(msg.incident, parts, STRINGS[msg.locale])
         try:
+            if msg.kind is MessageKind.REMEDIATION_APPROVAL:
+                return await self._approval(msg)
             if msg.previous_reference and msg.kind in UPDATE_KINDS:
                 return await self._update(msg, parts, blocks)
             return await self._post(msg.target.address, parts, blocks)
@@ -156,6 +177,17 @@ class SlackNotifier:
             except Exception as exc:  # the page is out; a lost thread line must not make the outbox re-page
                 log.warning("slack thread reply failed: %s", classify_slack_error(exc).reason)
         return Delivered(reference)
+
+    async def _approval(self, msg: Message) -> DeliveryResult:
+        """In the incident message's thread when there is one (its reference stays the incident's), else new."""
+        blocks = build_approval_blocks(msg, STRINGS[msg.locale])
+        text = str(slack_escape(truncate(msg.note or "approval needed", 3000)))
+        if msg.previous_reference:
+            channel, ts = decode_reference(msg.previous_reference)
+            await self._client.chat_postMessage(channel=channel, thread_ts=ts, text=text, blocks=blocks)
+            return Delivered(msg.previous_reference)
+        resp = await self._client.chat_postMessage(channel=msg.target.address, text=text, blocks=blocks)
+        return Delivered(encode_reference(str(resp["channel"]), str(resp["ts"])))
 
     async def _update(self, msg: Message, parts: SlackParts, blocks: list[dict[str, Any]]) -> DeliveryResult:
         assert msg.previous_reference is not None

@@ -12,6 +12,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from webhook.store.escalation_schema import deliveries, escalation_runs, escalation_steps, rate_counters
 from webhook.store.schema import incident_events, incidents
 
+#: Step states the timer claims when due: pending, and held (deferred while a runbook works on the incident).
+DUE_STATES = ("pending", "held")
 #: Delivery kinds that page (cancelled when the incident is acknowledged or resolved before they go out).
 PAGING_KINDS = ("trigger", "reminder", "storm_summary")
 
@@ -65,7 +67,7 @@ def insert_steps(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 def claim_due_steps(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
     """Due pending steps, locked for this transaction; other replicas skip them (PostgreSQL), SQLite serialises."""
-    q = (select(escalation_steps).where(escalation_steps.c.state == "pending", escalation_steps.c.due_at <= now)
+    q = (select(escalation_steps).where(escalation_steps.c.state.in_(DUE_STATES), escalation_steps.c.due_at <= now)
          .order_by(escalation_steps.c.due_at).limit(limit).with_for_update(skip_locked=True))
     return [dict(r._mapping) for r in conn.execute(q)]
 
@@ -83,7 +85,7 @@ def mark_step(conn: Connection, step_id: int, state: str, now: datetime, worker:
 def stop(conn: Connection, incident_id: int, now: datetime) -> int:
     """Ack or resolve: pending and paused steps are cancelled, runs stopped. Returns steps cancelled."""
     n = conn.execute(update(escalation_steps).where(
-        escalation_steps.c.incident_id == incident_id, escalation_steps.c.state.in_(["pending", "paused"]))
+        escalation_steps.c.incident_id == incident_id, escalation_steps.c.state.in_(["pending", "paused", "held"]))
         .values(state="cancelled")).rowcount
     conn.execute(update(escalation_runs).where(escalation_runs.c.incident_id == incident_id,
                                                escalation_runs.c.state == "active")
@@ -93,8 +95,21 @@ def stop(conn: Connection, incident_id: int, now: datetime) -> int:
 
 def pause(conn: Connection, incident_id: int, now: datetime) -> int:
     n = conn.execute(update(escalation_steps).where(
-        escalation_steps.c.incident_id == incident_id, escalation_steps.c.state == "pending")
+        escalation_steps.c.incident_id == incident_id, escalation_steps.c.state.in_(DUE_STATES))
         .values(state="paused", paused_at=now)).rowcount
+    return int(n or 0)
+
+
+def hold_step(conn: Connection, step_id: int, until: datetime) -> None:
+    """A due step of an incident a runbook works on waits for the end of the hold (deferred, not dropped)."""
+    conn.execute(update(escalation_steps).where(escalation_steps.c.id == step_id).values(state="held", due_at=until))
+
+
+def release_held(conn: Connection, incident_id: int, now: datetime) -> int:
+    """The run finished needing a human: held steps are due now (the escalation resumes on the next tick)."""
+    n = conn.execute(update(escalation_steps).where(
+        escalation_steps.c.incident_id == incident_id, escalation_steps.c.state == "held")
+        .values(state="pending", due_at=now)).rowcount
     return int(n or 0)
 
 
@@ -137,6 +152,13 @@ def cancel_paging(conn: Connection, incident_id: int, now: datetime) -> int:
     return int(n or 0)
 
 
+def paged(conn: Connection, incident_id: int) -> bool:
+    """True once a step of the incident's escalation fired (somebody was paged)."""
+    q = select(escalation_steps.c.id).where(escalation_steps.c.incident_id == incident_id,
+                                            escalation_steps.c.state == "fired").limit(1)
+    return conn.execute(q).first() is not None
+
+
 def reached(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     """Every (channel, address) that a page about this incident reached, with its person and locale."""
     q = (select(deliveries.c.channel, deliveries.c.address, deliveries.c.responder, deliveries.c.locale)
@@ -164,7 +186,7 @@ def take_rate(conn: Connection, subject: str, channel: str, window_start: dateti
 
 def due_backlog(conn: Connection, now: datetime) -> int:
     q = select(func.count()).select_from(escalation_steps).where(
-        escalation_steps.c.state == "pending", escalation_steps.c.due_at <= now)
+        escalation_steps.c.state.in_(DUE_STATES), escalation_steps.c.due_at <= now)
     return int(conn.execute(q).scalar_one())
 
 

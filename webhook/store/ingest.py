@@ -49,6 +49,7 @@ class BatchResult:
     opened: list[tuple[int, str]] = field(default_factory=list)  # (incident id, severity)
     resolved: list[tuple[int, str, float]] = field(default_factory=list)  # (id, severity, seconds open)
     joined: list[int] = field(default_factory=list)  # incidents that got a new alert
+    reopened: list[int] = field(default_factory=list)  # resolved incidents a flapping alert opened again
     truncated: int = 0
 
 
@@ -166,6 +167,7 @@ class _Batch:
             inc.new_alerts += 1
             self.result.joined.append(inc_id)
         if d.reason is Reason.FLAP and not was_open:
+            self.result.reopened.append(inc_id)
             self.open_by_key[inc.key] = inc_id
             self.recent_by_key.pop(inc.key, None)
         if d.reason is Reason.RESOLVE_INCIDENT:

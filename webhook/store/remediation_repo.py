@@ -227,6 +227,15 @@ def decide_approval(conn: Connection, run_id: str, step_index: int, decision: Ap
     return stored
 
 
+def decide_approval_once(conn: Connection, run_id: str, step_index: int, decision: ApprovalDecision, by: str,
+                         at: datetime) -> tuple[bool, ApprovalRecord | None]:
+    """(True if this call made the decision, the stored request): a double click is decided once."""
+    won = conn.execute(update(approvals).where(
+        approvals.c.run_id == _pk(run_id), approvals.c.step_index == step_index, approvals.c.decision.is_(None),
+    ).values(decision=decision.value, decided_by=by, decided_at=at)).rowcount == 1
+    return won, get_approval(conn, run_id, step_index)
+
+
 class SqlRunStore:
     """remediator's RunStore over the service database (SQLite or PostgreSQL), safe under replicas."""
 
