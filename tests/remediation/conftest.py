@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from tests.fakekube import FakeKube
 from tests.fakekube import builders as b
+from tests.remediation.escalated import fake_prometheus, renv  # noqa: F401 - fixtures of the escalated tests
 from tests.support.clock import FakeClock
 from tests.support.payloads import alert, payload
 from tests.webhook.conftest import API_TOKEN, WEBHOOK_TOKEN, make_config
