@@ -69,10 +69,14 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"{url} not ready")
 
 
+INLINE = False
+
+
 def start_tocsin(tmp: Path, sync: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     cfg = {"server": {"host": "127.0.0.1", "port": port, "var_dir": str(tmp / "var")},
            "database": {"url": f"sqlite:///{tmp / 'bench.db'}", "sqlite_synchronous": sync},
+           "ingest": {"inline_sqlite": INLINE},
            "auth": {"webhook": {"bearer_tokens": [TOKEN]},
                     "api_tokens": [{"name": "b", "token": "bench-api-0123456789"}]}}
     (tmp / "tocsin.yaml").write_text(yaml.safe_dump(cfg))
@@ -137,11 +141,14 @@ def main() -> None:
     ap.add_argument("--mode", choices=["new", "repeat"], default="new",
                     help="new: every payload carries 10 new alerts (worst case); repeat: Alertmanager re-sends")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median round is reported")
+    ap.add_argument("--inline", action="store_true", help="ingest.inline_sqlite: commit on the event loop")
     args = ap.parse_args()
+    global INLINE
+    INLINE = args.inline
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, synchronous={args.sync}, "
           f"mode={args.mode}, {args.payloads} payloads x 10 alerts, concurrency {args.concurrency}, "
-          f"{args.rounds} rounds")
+          f"{args.rounds} rounds, inline_sqlite={args.inline}")
     bodies = [payload(i, args.mode) for i in range(args.payloads)]
     ours, bare = [], []
     for i in range(args.rounds):

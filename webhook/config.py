@@ -141,6 +141,9 @@ class IngestConfig(Strict):
     max_batch: int = Field(128, ge=1, le=4096)
     #: Per-request wait for the commit before answering 503.
     commit_timeout: Duration = timedelta(seconds=10)
+    #: SQLite only: run ingest transactions on the event loop instead of the writer thread. Saves the GIL
+    #: hand-offs between two busy threads; the loop pauses for each commit (milliseconds).
+    inline_sqlite: bool = False
 
 
 class TocsinConfig(BaseSettings):

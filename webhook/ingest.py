@@ -49,6 +49,7 @@ class Ingestor:
     def __init__(self, db: Database, cfg: TocsinConfig, clock: Clock = utcnow,
                  on_commit: Callable[[BatchResult], None] | None = None, hooks: BatchHook | None = None) -> None:
         self._db, self._cfg, self._clock, self._hooks = db, cfg, clock, hooks
+        self._inline = cfg.ingest.inline_sqlite and db.dialect == "sqlite"
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._on_commit = on_commit
@@ -86,9 +87,12 @@ class Ingestor:
             await self._commit(batch)
 
     async def _commit(self, batch: list[_Item]) -> None:
+        args = ([p for p, _ in batch], self._clock(), self._cfg.incidents.flap, self._hooks)
         try:
-            result = await self._db.write(ingest_batch, [p for p, _ in batch], self._clock(),
-                                          self._cfg.incidents.flap, self._hooks)
+            if self._inline:
+                result = self._db.run_write(ingest_batch, *args)
+            else:
+                result = await self._db.write(ingest_batch, *args)
         except StorageUnavailable as exc:
             if len(batch) > 1:
                 # Isolate a payload that breaks the batch so the others still commit.

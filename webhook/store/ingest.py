@@ -48,7 +48,7 @@ class BatchResult:
     reasons: Counter[str] = field(default_factory=Counter)
     opened: list[tuple[int, str]] = field(default_factory=list)  # (incident id, severity)
     resolved: list[tuple[int, str, float]] = field(default_factory=list)  # (id, severity, seconds open)
-    joined: list[int] = field(default_factory=list)  # incidents that got a new alert
+    joined: list[int] = field(default_factory=list)  # incidents from before this batch that got a new alert
     reopened: list[int] = field(default_factory=list)  # resolved incidents a flapping alert opened again
     truncated: int = 0
 
@@ -103,6 +103,7 @@ class _Batch:
         self.recent_by_key: dict[str, int] = {}
         self.events: list[tuple[int, str, dict[str, Any]]] = []
         self._ids: list[int] = []
+        self._joined: set[int] = set()
 
     def load(self, items: list[PreparedAlert]) -> None:
         r = self.raw
@@ -165,7 +166,9 @@ class _Batch:
         inc.resolved_now = d.incident.state is State.RESOLVED and (was_open or inc.resolved_now)
         if d.reason in (Reason.JOIN, Reason.FLAP) and episode is None:
             inc.new_alerts += 1
-            self.result.joined.append(inc_id)
+            if inc.first is None and inc_id not in self._joined:  # incidents opened in this batch are "opened"
+                self._joined.add(inc_id)
+                self.result.joined.append(inc_id)
         if d.reason is Reason.FLAP and not was_open:
             self.result.reopened.append(inc_id)
             self.open_by_key[inc.key] = inc_id
