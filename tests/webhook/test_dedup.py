@@ -142,3 +142,17 @@ async def test_alert_resolving_after_a_manual_resolve_keeps_who_resolved_it(harn
     assert after["resolved_by"] == "alice"
     assert after["resolved_at"] == resolved_at
     assert after["firing_alerts"] == 0
+
+
+async def test_inline_sqlite_commits_give_the_same_result(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.clock import FakeClock
+    from tests.webhook.conftest import make_config, start_harness
+
+    cfg = make_config(f"sqlite:///{tmp_path}/inline.db", tmp_path, ingest={"inline_sqlite": True})
+    async for h in start_harness(cfg, FakeClock()):
+        body = payload(alert(pod="api-1"), alert(pod="api-2"))
+        results = await asyncio.gather(*(h.post_webhook(body) for _ in range(50)))
+        assert {r.status_code for r in results} == {200}
+        [inc] = await incidents_list(h)
+        assert inc["alert_count"] == 2
+        assert count(h, alerts) == 2
