@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-import httpx
+import aiohttp
 from pydantic import SecretStr
 
 from webhook.config import TocsinConfig
@@ -19,22 +19,23 @@ from webhook.notifiers.twilio import TwilioNotifier
 
 
 def build_notifiers(cfg: TocsinConfig, clock: Callable[[], datetime],
-                    http: httpx.AsyncClient) -> dict[Channel, Notifier]:
+                    session: Callable[[], aiohttp.ClientSession]) -> dict[Channel, Notifier]:
+    """`session()` gives each HTTP notifier its own long-lived connection pool; the caller closes them."""
     ch = cfg.channels
     renderer = Renderer(ch.templates_dir)
     log = LogNotifier(renderer, clock, ch.log_file or cfg.server.var_dir / "outbox.jsonl")
     out: dict[Channel, Notifier] = {c: log for c in Channel}
     if ch.slack is not None:
         out[Channel.SLACK] = SlackNotifier(ch.slack.token, renderer, base_url=ch.slack.base_url,
-                                           timeout=ch.slack.timeout)
+                                           timeout=ch.slack.timeout, session=session())
     if ch.twilio is not None:
         tw = ch.twilio
         out[Channel.SMS] = out[Channel.VOICE] = TwilioNotifier(
             tw.account_sid, tw.auth_token, tw.from_number, renderer, voice_action_url=tw.callback_url("/twilio/voice"),
-            base_url=tw.base_url, timeout=tw.timeout, http=http)
+            base_url=tw.base_url, timeout=tw.timeout, session=session())
     if ch.pagerduty is not None:
         out[Channel.PAGERDUTY] = PagerDutyNotifier(renderer, base_url=ch.pagerduty.base_url,
-                                                   timeout=ch.pagerduty.timeout, http=http)
+                                                   timeout=ch.pagerduty.timeout, session=session())
     if ch.email is not None:
         out[Channel.EMAIL] = EmailNotifier(ch.email, renderer)
     return out

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-import httpx
+import aiohttp
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from webhook import metrics
@@ -33,13 +33,21 @@ class EscalationWorker:
     def __init__(self, cfg: TocsinConfig, db: Database, clock: Callable[[], datetime]) -> None:
         self.worker_id = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._db, self._clock = db, clock
-        self._http = httpx.AsyncClient()
+        self._cfg_delivery_concurrency = cfg.escalation.delivery.concurrency
+        self._sessions: list[aiohttp.ClientSession] = []
         self.escalation = Escalation(cfg, self.worker_id)
-        self.outbox = Outbox(db, cfg.escalation.delivery, build_notifiers(cfg, clock, self._http), routing_keys(cfg),
-                             clock, self.worker_id, cfg.server.public_url)
+        self.outbox = Outbox(db, cfg.escalation.delivery, build_notifiers(cfg, clock, self._session),
+                             routing_keys(cfg), clock, self.worker_id, cfg.server.public_url)
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        """A long-lived connection pool for one notifier (kept-alive connections; closed in close())."""
+        limit = self._cfg_delivery_concurrency
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit))
+        self._sessions.append(session)
+        return session
 
     async def tick(self, now: datetime | None = None) -> int:
         """Fire every due step (in transactions of up to 200), then send what is due. Returns steps fired."""
@@ -81,7 +89,8 @@ class EscalationWorker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._http.aclose()
+        for session in self._sessions:
+            await session.close()
 
 
 def gauges_text(stats: tuple[int, list[tuple[str, int]]]) -> bytes:

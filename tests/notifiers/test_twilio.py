@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import aiohttp
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -30,9 +31,9 @@ ACTION = "https://tocsin.example.com/twilio/voice"
 
 
 def notifier(fake: FakeTwilio, renderer: Renderer, token: str = TEST_AUTH_TOKEN, timeout: float = 10,
-             http: httpx.AsyncClient | None = None) -> TwilioNotifier:
+             session: aiohttp.ClientSession | None = None) -> TwilioNotifier:
     return TwilioNotifier(TEST_ACCOUNT_SID, SecretStr(token), FROM, renderer, voice_action_url=ACTION,
-                          base_url=fake.url, timeout=timeout, http=http)
+                          base_url=fake.url, timeout=timeout, session=session)
 
 
 async def test_sms_carries_the_short_code_and_reply_instructions(fake_twilio, renderer, incident):
@@ -73,12 +74,12 @@ async def test_voice_call_sends_gather_twiml_pointing_at_tocsin(fake_twilio, ren
     assert fake_twilio.violations == []
 
 
-async def test_shared_http_client_is_used_and_left_open(fake_twilio, renderer, incident):
-    async with httpx.AsyncClient() as http:
-        twilio = notifier(fake_twilio, renderer, http=http)
+async def test_shared_session_is_used_and_left_open(fake_twilio, renderer, incident):
+    async with aiohttp.ClientSession() as session:
+        twilio = notifier(fake_twilio, renderer, session=session)
         for _ in range(2):
             await twilio.notify(Message(MessageKind.TRIGGER, Target(Channel.SMS, PHONE), incident))
-        assert not http.is_closed
+        assert not session.closed
     assert len(fake_twilio.messages) == 2
 
 

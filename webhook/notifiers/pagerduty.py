@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
-import httpx
+import aiohttp
 
 from webhook.notifiers.base import (
     Delivered,
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 MAX_EVENT_BYTES = 500_000
 MAX_DEDUP_KEY = 255
 MAX_STRING = 2_000
+JSON_HEADERS = {"Content-Type": "application/json"}
 PD_SEVERITY = {Severity.CRITICAL: "critical", Severity.HIGH: "error", Severity.MEDIUM: "warning",
                Severity.LOW: "info"}
 
@@ -93,14 +95,19 @@ def custom_details(view: IncidentView, budget: int) -> dict[str, Any]:
 
 
 class PagerDutyNotifier:
-    """Sends Events API v2 events to `{base_url}/enqueue` with the target's routing key."""
+    """Sends Events API v2 events to `{base_url}/enqueue` with the target's routing key.
+
+    Pass `session` to keep connections alive between events (the caller closes it); without, every event
+    opens and closes its own.
+    """
 
     def __init__(self, renderer: Renderer, *, base_url: str = "https://events.pagerduty.com/v2",
-                 timeout: float = 10.0, http: httpx.AsyncClient | None = None, source: str = "tocsin") -> None:
+                 timeout: float = 10.0, session: aiohttp.ClientSession | None = None,
+                 source: str = "tocsin") -> None:
         self._renderer = renderer
         self._url = base_url.rstrip("/") + "/enqueue"
-        self._timeout = timeout
-        self._http = http
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session = session
         self._source = source
 
     def build_event(self, msg: Message, action: str) -> dict[str, Any]:
@@ -150,33 +157,39 @@ class PagerDutyNotifier:
         except ValueError as exc:
             return Permanent(str(exc))
         try:
-            resp = await self._post(event)
-        except httpx.TransportError as exc:  # timeouts, refused connections, resets
+            status, headers, text = await self._post(event)
+        except (TimeoutError, aiohttp.ClientError) as exc:  # timeouts, refused connections, resets
             log.warning("pagerduty delivery failed (retryable): %s", type(exc).__name__)
             return Retryable(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-        return _classify(resp, event["dedup_key"])
+        return _classify(status, headers, text, event["dedup_key"])
 
-    async def _post(self, event: dict[str, Any]) -> httpx.Response:
-        if self._http is not None:
-            return await self._http.post(self._url, json=event, timeout=self._timeout)
-        async with httpx.AsyncClient() as http:
-            return await http.post(self._url, json=event, timeout=self._timeout)
+    async def _post(self, event: dict[str, Any]) -> tuple[int, Mapping[str, str], str]:
+        if self._session is not None:
+            return await self._send(self._session, event)
+        async with aiohttp.ClientSession() as session:
+            return await self._send(session, event)
+
+    async def _send(self, session: aiohttp.ClientSession, event: dict[str, Any]) -> tuple[int, Mapping[str, str], str]:
+        # the same compact UTF-8 encoding the size budget (_size) was computed with
+        body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        async with session.post(self._url, data=body, headers=JSON_HEADERS, timeout=self._timeout) as resp:
+            return resp.status, resp.headers, await resp.text()
 
 
-def _classify(resp: httpx.Response, key: str) -> DeliveryResult:
-    if resp.status_code == 202:
+def _classify(status: int, headers: Mapping[str, str], text: str, key: str) -> DeliveryResult:
+    if status == 202:
         try:
-            answered = resp.json().get("dedup_key")
-        except ValueError:
+            answered = json.loads(text).get("dedup_key")
+        except (ValueError, AttributeError):
             answered = None
         return Delivered(str(answered or key))
-    if resp.status_code == 429:
-        return Retryable("429 Too Many Requests", parse_retry_after(resp.headers.get("Retry-After")))
-    if resp.status_code >= 500:
-        return Retryable(f"HTTP {resp.status_code}")
+    if status == 429:
+        return Retryable("429 Too Many Requests", parse_retry_after(headers.get("Retry-After")))
+    if status >= 500:
+        return Retryable(f"HTTP {status}")
     try:
-        body = resp.json()
+        body = json.loads(text)
         reason = "; ".join([str(body.get("message", "")), *map(str, body.get("errors", []))]).strip("; ")
     except (ValueError, AttributeError):
-        reason = resp.text[:500]
-    return Permanent(f"HTTP {resp.status_code}: {reason}")
+        reason = text[:500]
+    return Permanent(f"HTTP {status}: {reason}")

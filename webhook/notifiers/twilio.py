@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import logging
-from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 from pydantic import SecretStr
 from twilio.base.exceptions import TwilioRestException
 from twilio.http import AsyncHttpClient
@@ -36,17 +36,19 @@ class _Throttled(Exception):
         self.retry_after = retry_after
 
 
-class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]  # the SDK is untyped
-    """The SDK's HTTP seam on httpx: requests go to `base_url` (Twilio or a local fake), nothing is retried.
+class HttpTwilioClient(AsyncHttpClient):  # type: ignore[misc]  # the SDK is untyped
+    """The SDK's HTTP seam on aiohttp: requests go to `base_url` (Twilio or a local fake), nothing is retried.
 
     The SDK builds absolute https://api.twilio.com URLs; pointing it elsewhere is only possible here, which
-    is why Tocsin does not use the SDK's aiohttp client. The SDK still owns parameter names, auth and errors.
+    is why Tocsin does not use the SDK's own client. The SDK still owns parameter names, auth and errors.
+    With `session` (long-lived, the caller closes it) connections are kept alive between messages; without,
+    each request opens and closes its own.
     """
 
-    def __init__(self, base_url: str, timeout: float, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, base_url: str, timeout: float, session: aiohttp.ClientSession | None = None) -> None:
         super().__init__(logger=log, is_async=True, timeout=timeout)
         self._base = urlsplit(base_url)
-        self._http = http
+        self._session = session
 
     def _rebase(self, url: str) -> str:
         parts = urlsplit(url)
@@ -57,16 +59,27 @@ class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]  # the SDK is un
                       data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
                       auth: tuple[str, str] | None = None, timeout: float | None = None,  # noqa: ASYNC109 - SDK signature
                       allow_redirects: bool = False) -> TwilioResponse:
-        kwargs: dict[str, Any] = {"params": params, "data": data, "headers": headers, "auth": auth,
-                                  "timeout": timeout or self.timeout, "follow_redirects": allow_redirects}
-        if self._http is not None:
-            resp = await self._http.request(method, self._rebase(url), **kwargs)
-        else:
-            async with httpx.AsyncClient() as http:
-                resp = await http.request(method, self._rebase(url), **kwargs)
-        if resp.status_code == 429:
-            raise _Throttled(parse_retry_after(resp.headers.get("Retry-After")))
-        return TwilioResponse(resp.status_code, resp.text, resp.headers)
+        if self._session is not None:
+            return await self._request(self._session, method, url, params, data, headers, auth, timeout,
+                                       allow_redirects)
+        async with aiohttp.ClientSession() as session:
+            return await self._request(session, method, url, params, data, headers, auth, timeout, allow_redirects)
+
+    async def _request(self, session: aiohttp.ClientSession, method: str, url: str, params: dict[str, object] | None,
+                       data: dict[str, object] | None, headers: dict[str, str] | None, auth: tuple[str, str] | None,
+                       timeout: float | None, allow_redirects: bool) -> TwilioResponse:  # noqa: ASYNC109
+        headers = dict(headers or {})
+        if auth:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        async with session.request(
+                method, self._rebase(url), params={k: str(v) for k, v in (params or {}).items() if v is not None},
+                data={k: str(v) for k, v in (data or {}).items() if v is not None}, headers=headers,
+                allow_redirects=allow_redirects,
+                timeout=aiohttp.ClientTimeout(total=timeout or self.timeout)) as resp:
+            text = await resp.text()
+            if resp.status == 429:
+                raise _Throttled(parse_retry_after(resp.headers.get("Retry-After")))
+            return TwilioResponse(resp.status, text, dict(resp.headers))
 
 
 def classify_twilio_error(exc: Exception) -> Retryable | Permanent:
@@ -77,7 +90,7 @@ def classify_twilio_error(exc: Exception) -> Retryable | Permanent:
         text = str(exc.msg).removeprefix("Unable to create record: ")
         reason = f"{exc.code}: {text}" if exc.code else text
         return Retryable(reason) if int(exc.status) >= 500 else Permanent(reason)
-    if isinstance(exc, httpx.TransportError):  # timeouts, refused connections, resets
+    if isinstance(exc, aiohttp.ClientError | TimeoutError):  # timeouts, refused connections, resets
         return Retryable(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     return Permanent(f"{type(exc).__name__}: {exc}")
 
@@ -86,15 +99,15 @@ class TwilioNotifier:
     """Sends `Channel.SMS` targets a text and calls `Channel.VOICE` targets (E.164 numbers in `address`).
 
     `voice_action_url` is the public URL of Tocsin's `POST /twilio/voice`; the pressed key is posted there
-    with `?incident=<id>`. Pass `http` to share a connection pool (the caller closes it).
+    with `?incident=<id>`. Pass `session` to keep connections alive between messages (the caller closes it).
     """
 
     def __init__(self, account_sid: str, auth_token: SecretStr, from_number: str, renderer: Renderer, *,
                  voice_action_url: str, base_url: str = "https://api.twilio.com", timeout: float = 10.0,
-                 http: httpx.AsyncClient | None = None) -> None:
+                 session: aiohttp.ClientSession | None = None) -> None:
         self._client = Client(
             account_sid, auth_token.get_secret_value(), account_sid,
-            http_client=HttpxTwilioClient(base_url, timeout, http),
+            http_client=HttpTwilioClient(base_url, timeout, session),
             # the SDK falls back to os.environ for an empty mapping; a non-empty one keeps it out of the env
             environment={"TOCSIN": "1"},
         )
