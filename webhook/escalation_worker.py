@@ -18,7 +18,7 @@ from webhook import metrics
 from webhook.channels import build_notifiers, routing_keys
 from webhook.config import TocsinConfig
 from webhook.escalation import Escalation
-from webhook.outbox import Outbox
+from webhook.outbox import MAX_JOBS_PER_DRAIN, Outbox
 from webhook.store.db import Database, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class EscalationWorker:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
 
     def _session(self) -> aiohttp.ClientSession:
         """A long-lived connection pool for one notifier (kept-alive connections; closed in close())."""
@@ -51,6 +52,12 @@ class EscalationWorker:
 
     async def tick(self, now: datetime | None = None) -> int:
         """Fire every due step (in transactions of up to 200), then send what is due. Returns steps fired."""
+        total = await self.fire(now)
+        await self.outbox.drain()
+        return total
+
+    async def fire(self, now: datetime | None = None) -> int:
+        """Fire every due step; a drain already running is told to look for the deliveries written."""
         async with self._lock:
             total = 0
             for _ in range(MAX_ROUNDS):  # a step that fired may leave its successor overdue (after downtime)
@@ -61,11 +68,14 @@ class EscalationWorker:
                 total += len(fired)
                 if not fired:
                     break
-            await self.outbox.drain()
             return total
 
     def start_immediate(self) -> None:
-        """Work written by a hook (a new incident, an ack) is done right after its commit, not at the next tick."""
+        """Work written by a hook (a new incident, an ack) is done right after its commit, not at the next tick.
+
+        Steps are fired as soon as they are written; sending runs beside it in its own task for as long as
+        there is work, so a burst of new incidents is not held up behind the sends of the earlier ones.
+        """
         loop = asyncio.get_running_loop()
         def wake() -> None:
             loop.call_soon_threadsafe(self._wake.set)
@@ -78,17 +88,30 @@ class EscalationWorker:
             await self._wake.wait()
             self._wake.clear()
             try:
-                await self.tick()
+                await self.fire()
             except StorageUnavailable as exc:
                 log.warning("escalation work skipped: %s", exc)
             except Exception:  # the next tick tries again; the rows are still there
                 log.exception("escalation work failed")
+            self.outbox.poke()
+            if self._sender is None or self._sender.done():
+                self._sender = asyncio.get_running_loop().create_task(self._send(), name="tocsin-outbox")
+
+    async def _send(self) -> None:
+        try:
+            while await self.outbox.drain() >= MAX_JOBS_PER_DRAIN:
+                pass  # bounded calls, repeated while the backlog lasts
+        except StorageUnavailable as exc:
+            log.warning("outbox drain skipped: %s", exc)
+        except Exception:  # the next tick tries again; the rows are still there
+            log.exception("outbox drain failed")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for session in self._sessions:
             await session.close()
 

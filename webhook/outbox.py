@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -21,6 +23,11 @@ log = logging.getLogger(__name__)
 
 #: A notifier call that takes longer than this is abandoned and retried (notifiers time out well before).
 CALL_TIMEOUT = 60.0
+#: Deliveries one drain call attempts at most (the service loop calls again while there is more).
+MAX_JOBS_PER_DRAIN = 5000
+#: Finished deliveries are recorded together: when a lane's worth have finished, no send is in flight, or
+#: this many seconds after the first of them finished (well inside the claim lease).
+FLUSH_WITHIN = 0.1
 
 
 def backoff(attempt: int, cfg: DeliveryConfig, retry_after: float | None, rnd: random.Random) -> timedelta:
@@ -33,7 +40,12 @@ def backoff(attempt: int, cfg: DeliveryConfig, retry_after: float | None, rnd: r
 
 
 class Outbox:
-    """Drains due deliveries in batches; several replicas may drain the same table (claims are leased)."""
+    """Drains due deliveries; several replicas may drain the same table (claims are leased).
+
+    One lane per channel: each keeps up to `concurrency` sends in flight and claims more (a batch per
+    transaction, for every lane that runs low) as they finish, so a slow vendor never holds back the others.
+    Outcomes are recorded in one transaction for everything that finished meanwhile (group commit).
+    """
 
     def __init__(self, db: Database, cfg: DeliveryConfig, notifiers: Mapping[Channel, Notifier],
                  routing_keys: Mapping[str, SecretStr], clock: Callable[[], datetime], worker_id: str,
@@ -41,27 +53,28 @@ class Outbox:
         self._db, self._cfg, self._notifiers, self._keys = db, cfg, notifiers, routing_keys
         self._clock, self.worker_id, self._public_url = clock, worker_id, public_url
         self._rnd = rnd or random.Random()
-        self._sem = asyncio.Semaphore(cfg.concurrency)
+        self._lock = asyncio.Lock()
+        self._current: _Drain | None = None
 
-    async def drain(self, max_batches: int = 50) -> int:
-        """Send everything due now (bounded per call so one tick cannot run forever)."""
-        sent = 0
-        for _ in range(max_batches):
-            jobs = await self._db.write(outbox_repo.claim, self._clock(), self.worker_id, self._cfg.lease,
-                                        self._cfg.batch)
-            if not jobs:
-                break
-            outcomes = await asyncio.gather(*(self._run(j) for j in jobs))
-            kept = await self._db.write(outbox_repo.complete, list(outcomes), self._clock(), self.worker_id)
-            self._observe(kept)
-            sent += len(jobs)
-            if len(jobs) < self._cfg.batch:
-                break
-        return sent
+    async def drain(self, max_jobs: int = MAX_JOBS_PER_DRAIN) -> int:
+        """Send everything due now, including what falls due while it runs; returns deliveries attempted.
+
+        Bounded per call (`max_jobs`) so one call cannot run forever. Calls queue behind each other.
+        """
+        async with self._lock:
+            self._current = _Drain(self, max_jobs)
+            try:
+                return await self._current.run()
+            finally:
+                self._current = None
+
+    def poke(self) -> None:
+        """New deliveries were written: a running drain looks for them again (it would at its end anyway)."""
+        if self._current is not None:
+            self._current.poke()
 
     async def _run(self, job: outbox_repo.Job) -> outbox_repo.Outcome:
-        async with self._sem:
-            result = await self._call(job)
+        result = await self._call(job)
         now = self._clock()
         attempt = int(job.row["attempts"])
         if isinstance(result, Delivered):
@@ -103,3 +116,152 @@ class Outbox:
                 metrics.DELIVERY_LATENCY.labels(channel).observe(max((now - o.job.row["due_at"]).total_seconds(), 0))
             elif o.outcome == "failed" and o.job.row["fallback"] and o.job.row["severity"] == "critical":
                 metrics.DELIVERIES.labels(channel, "fallback").inc()
+
+
+class _Drain:
+    """One drain: per-channel lanes of senders fed by batch claims, outcomes recorded by group commit."""
+
+    def __init__(self, box: Outbox, max_jobs: int) -> None:
+        self.box, self.max_jobs = box, max_jobs
+        self.width = box._cfg.concurrency  # sends in flight per channel, at most
+        self.queued: dict[str, deque[outbox_repo.Job]] = defaultdict(deque)
+        self.active: dict[str, int] = defaultdict(int)
+        self.dry: set[str] = set()  # channels whose last claim came back short: nothing more due there
+        self.outcomes: list[outbox_repo.Outcome] = []  # finished, to be recorded by the next flush
+        self.order: dict[int, deque[int]] = defaultdict(deque)  # claimed delivery ids per incident, claim order
+        self.finished: dict[int, outbox_repo.Outcome] = {}  # finished but waiting for an earlier one to finish
+        self.chain: dict[tuple[int, str, str], asyncio.Future[str | None]] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.wake = asyncio.Event()
+        self.flush_at = 0.0  # loop time by which finished outcomes are recorded, however few
+        self.claimed = 0
+
+    def poke(self) -> None:
+        self.dry.clear()
+        self.wake.set()
+
+    def _wanted(self) -> dict[str, int]:
+        """Channels running low (at most one batch of sends left) and how many rows would fill them up."""
+        room = self.max_jobs - self.claimed
+        out: dict[str, int] = {}
+        for ch in Channel:
+            have = len(self.queued[ch.value]) + self.active[ch.value]
+            if ch.value not in self.dry and have <= self.width and room > 0:
+                out[ch.value] = n = min(2 * self.width - have, self.box._cfg.batch, room)
+                room -= n
+        return out
+
+    def _idle(self) -> bool:
+        return not self.tasks and not self.outcomes and not self.finished and not any(self.queued.values())
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                self.wake.clear()
+                if self.outcomes and (len(self.outcomes) >= self.width or not self.tasks
+                                      or loop.time() >= self.flush_at):
+                    await self._flush()
+                wanted = self._wanted()
+                if wanted:
+                    await self._claim(wanted)
+                if self._idle():
+                    if self.claimed >= self.max_jobs or len(self.dry) == len(Channel):
+                        return self.claimed
+                    continue  # lanes not known to be empty: claim for them again
+                if self.outcomes:  # record them when more have finished, or soon
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), max(self.flush_at - loop.time(), 0))
+                else:
+                    await self.wake.wait()
+        finally:
+            await self._stop()
+
+    async def _claim(self, wanted: dict[str, int]) -> None:
+        box = self.box
+        jobs = await box._db.write(outbox_repo.claim, box._clock(), box.worker_id, box._cfg.lease, wanted)
+        self.claimed += len(jobs)
+        got: dict[str, int] = defaultdict(int)
+        for job in jobs:
+            got[job.row["channel"]] += 1
+            self.queued[job.row["channel"]].append(job)
+            if job.row["incident_id"] is not None:
+                self.order[job.row["incident_id"]].append(job.row["id"])
+        self.dry.update(ch for ch, n in wanted.items() if got[ch] < n)
+        for ch in got:  # one sender per job up to the channel's width; a sender takes the next job when done
+            for _ in range(min(self.width - self.active[ch], len(self.queued[ch]))):
+                self.active[ch] += 1
+                task = asyncio.create_task(self._lane(ch), name=f"tocsin-outbox-{ch}")
+                self.tasks.add(task)
+                task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.wake.set()
+
+    async def _lane(self, ch: str) -> None:
+        try:
+            while self.queued[ch]:
+                job = self.queued[ch].popleft()
+                self._finish(await self._send(job))
+                self.wake.set()
+        finally:
+            self.active[ch] -= 1
+
+    def _finish(self, outcome: outbox_repo.Outcome) -> None:
+        """Outcomes are recorded in claim order per incident, so its timeline reads like the pages went out."""
+        if not self.outcomes and not self.finished:
+            self.flush_at = asyncio.get_running_loop().time() + FLUSH_WITHIN
+        iid = outcome.job.row["incident_id"]
+        if iid is None:
+            self.outcomes.append(outcome)
+            return
+        self.finished[outcome.job.row["id"]] = outcome
+        order = self.order[iid]
+        while order and order[0] in self.finished:
+            self.outcomes.append(self.finished.pop(order.popleft()))
+        if not order:
+            del self.order[iid]
+
+    async def _send(self, job: outbox_repo.Job) -> outbox_repo.Outcome:
+        """Deliveries to the same incident, channel and address go out in claim order, each seeing the
+        reference the one before got (so a follow-up updates the message instead of posting a second)."""
+        r = job.row
+        key = (r["incident_id"], r["channel"], r["address"]) if r["incident_id"] is not None \
+            and not r["group_key"] else None
+        before = self.chain.get(key) if key else None
+        mine: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        if key:
+            self.chain[key] = mine
+        outcome: outbox_repo.Outcome | None = None
+        try:
+            if before is not None:
+                reference = await before
+                if reference and not job.previous_reference:
+                    job.previous_reference = reference
+            outcome = await self.box._run(job)
+            return outcome
+        finally:
+            mine.set_result(outcome.reference if outcome and outcome.reference else job.previous_reference)
+            if key and self.chain.get(key) is mine:
+                del self.chain[key]
+
+    async def _flush(self) -> None:
+        done, self.outcomes = self.outcomes, []
+        box = self.box
+        kept, follow_ups = await box._db.write(outbox_repo.complete, done, box._clock(), box.worker_id)
+        box._observe(kept)
+        if follow_ups:
+            self.dry.clear()  # a fallback or late update was written, due now
+
+    async def _stop(self) -> None:
+        """On the way out (normal or not): no new sends; wait for those in flight and record what finished."""
+        for q in self.queued.values():
+            q.clear()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.outcomes += self.finished.values()  # earlier ones were never sent: record what was
+        self.finished.clear()
+        if self.outcomes:
+            with contextlib.suppress(Exception):  # the claims stay leased and are retried after the lease
+                await self._flush()

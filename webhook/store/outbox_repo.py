@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from webhook.store.escalation_repo import add_events, delivery_row, incident_rows, insert_deliveries
 from webhook.store.escalation_schema import deliveries, escalation_runs
@@ -55,17 +56,32 @@ def _still_wanted(row: dict[str, Any], inc: dict[str, Any] | None) -> bool:
     return True
 
 
-def claim(conn: Connection, now: datetime, worker: str, lease: timedelta, limit: int) -> list[Job]:
-    q = (select(deliveries).where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
-         .order_by(deliveries.c.next_attempt_at).limit(limit).with_for_update(skip_locked=True))
-    rows = [dict(r._mapping) for r in conn.execute(q)]
+def _due(conn: Connection, now: datetime, limit: int, channel: str | None) -> list[dict[str, Any]]:
+    q = select(deliveries).where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
+    if channel is not None:
+        q = q.where(deliveries.c.channel == channel)
+    q = q.order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit).with_for_update(skip_locked=True)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def claim(conn: Connection, now: datetime, worker: str, lease: timedelta, limit: int | Mapping[str, int]) -> list[Job]:
+    """Lease due deliveries to `worker`: up to `limit` oldest-due across channels, or up to limit[channel] of each.
+
+    Rows another transaction holds are skipped (PostgreSQL SKIP LOCKED; SQLite serialises writers). Everything
+    a message needs is read here, in a few set-based queries for the whole batch.
+    """
+    if isinstance(limit, int):
+        rows = _due(conn, now, limit, None)
+    else:
+        rows = [r for channel, n in sorted(limit.items()) if n > 0 for r in _due(conn, now, n, channel)]
     if not rows:
         return []
     incs = incident_rows(conn, [r["incident_id"] for r in rows if r["incident_id"] is not None])
+    groups = _groups(conn, {(r["group_key"], r["kind"] == "storm_summary") for r in rows if r["group_key"]})
     jobs, dropped = [], []
     for r in rows:
         if r["group_key"]:
-            members = _group(conn, r["group_key"], only_triggered=r["kind"] == "storm_summary")
+            members = groups[(r["group_key"], r["kind"] == "storm_summary")]
             (jobs.append(Job(r, members)) if members else dropped.append(r["id"]))
             continue
         inc = incs.get(r["incident_id"]) if r["incident_id"] is not None else None
@@ -82,6 +98,11 @@ def claim(conn: Connection, now: datetime, worker: str, lease: timedelta, limit:
     for j in jobs:
         j.row["attempts"] += 1
     return jobs
+
+
+def _groups(conn: Connection, keys: set[tuple[str, bool]]) -> dict[tuple[str, bool], list[dict[str, Any]]]:
+    """Members of each storm/digest group in the batch (one query per distinct group, not per delivery)."""
+    return {(key, only_triggered): _group(conn, key, only_triggered) for key, only_triggered in keys}
 
 
 def _previous(conn: Connection, jobs: list[Job]) -> None:
@@ -113,39 +134,55 @@ def _alerts(conn: Connection, jobs: list[Job]) -> None:
         if len(found[r.incident_id]) < MAX_ALERTS:
             found[r.incident_id].append({str(k): str(v) for k, v in r.labels.items()})
     for j in jobs:
-        j.alerts = dict(found)
+        j.alerts = {j.row["incident_id"]: found.get(j.row["incident_id"], [])}
 
 
-def complete(conn: Connection, outcomes: list[Outcome], now: datetime, worker: str) -> list[Outcome]:
-    """Record outcomes of this worker's claims (a claim lost to lease expiry is ignored); returns those kept."""
-    kept, events, extra = [], [], []
+def complete(conn: Connection, outcomes: list[Outcome], now: datetime, worker: str) -> tuple[list[Outcome], int]:
+    """Record outcomes of this worker's claims (a claim lost to lease expiry is ignored).
+
+    Returns the outcomes kept and how many follow-up deliveries (fallbacks, late updates) were written.
+
+    Set-based: one locking read of the claims still held, one UPDATE per outcome kind (executemany), one
+    INSERT of all timeline rows, one of all follow-up deliveries.
+    """
+    if not outcomes:
+        return [], 0
+    held: dict[int, int] = {}
+    ids = sorted({o.job.row["id"] for o in outcomes})
+    for i in range(0, len(ids), 500):
+        q = (select(deliveries.c.id, deliveries.c.attempts)
+             .where(deliveries.c.id.in_(ids[i:i + 500]), deliveries.c.claimed_by == worker,
+                    deliveries.c.status == "pending").with_for_update())
+        held.update({r.id: r.attempts for r in conn.execute(q)})
+    kept = [o for o in outcomes if held.pop(o.job.row["id"], None) == o.job.row["attempts"]]
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    events, extra = [], []
     now_state = {i: r["state"] for i, r in incident_rows(conn, [
-        o.job.row["incident_id"] for o in outcomes if o.outcome == "delivered" and o.job.row["kind"] == "trigger"
+        o.job.row["incident_id"] for o in kept if o.outcome == "delivered" and o.job.row["kind"] == "trigger"
         and o.job.row["incident_id"] is not None]).items()}
-    for o in outcomes:
+    for o in kept:
         r = o.job.row
-        values: dict[str, Any] = {"claimed_by": None, "claimed_until": None, "last_error": o.error}
-        if o.outcome == "delivered":
-            values.update(status="delivered", reference=o.reference, finished_at=now)
-        elif o.outcome == "retry":
-            values.update(next_attempt_at=o.next_attempt_at)
-        else:
-            values.update(status="failed", finished_at=now)
-        done = conn.execute(update(deliveries).where(
-            deliveries.c.id == r["id"], deliveries.c.claimed_by == worker, deliveries.c.attempts == r["attempts"],
-            deliveries.c.status == "pending").values(**values)).rowcount
-        if not done:
-            continue
-        kept.append(o)
+        by_kind[o.outcome].append({"b_id": r["id"], "b_attempts": r["attempts"], "b_error": o.error,
+                                   "b_reference": o.reference, "b_next": o.next_attempt_at})
         if r["incident_id"] is not None:
             detail = {"delivery": r["id"], "channel": r["channel"], "to": r["responder"] or r["address"],
                       "kind": r["kind"], "attempt": r["attempts"], "outcome": o.outcome}
             detail.update({"error": o.error[:500]} if o.error else {})
             events.append((r["incident_id"], now, "delivery", detail))
         extra += _follow_up(o, now_state.get(r["incident_id"]), now)
+    mine = (deliveries.c.id == bindparam("b_id"), deliveries.c.claimed_by == worker,
+            deliveries.c.attempts == bindparam("b_attempts"), deliveries.c.status == "pending")
+    released: dict[str, Any] = {"claimed_by": None, "claimed_until": None, "last_error": bindparam("b_error")}
+    values: dict[str, dict[str, Any]] = {
+        "delivered": {"status": "delivered", "reference": bindparam("b_reference"), "finished_at": now},
+        "retry": {"next_attempt_at": bindparam("b_next")},
+        "failed": {"status": "failed", "finished_at": now},
+    }
+    for kind, params in by_kind.items():
+        conn.execute(update(deliveries).where(*mine).values(**released, **values[kind]), params)
     insert_deliveries(conn, extra)
     add_events(conn, events)
-    return kept
+    return kept, len(extra)
 
 
 def _follow_up(o: Outcome, state: str | None, now: datetime) -> list[dict[str, Any]]:
