@@ -1,6 +1,7 @@
 """Benchmark: durable ingest of 10-alert webhook payloads vs a bare FastAPI endpoint (the stack's ceiling).
 
 Usage: python bench/ingest.py [--payloads N] [--concurrency C] [--sync FULL|NORMAL] [--mode new|repeat]
+       [--rounds R] [--writer inline|thread]
 Starts `tocsin serve` (SQLite) and the bare app as separate uvicorn processes on free loopback ports, drives
 each with the same pre-built requests, and prints payloads/s, alerts/s, p50/p99 latency and the ratio.
 """
@@ -69,7 +70,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"{url} not ready")
 
 
-INLINE = False
+INLINE = True
 
 
 def start_tocsin(tmp: Path, sync: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -141,14 +142,15 @@ def main() -> None:
     ap.add_argument("--mode", choices=["new", "repeat"], default="new",
                     help="new: every payload carries 10 new alerts (worst case); repeat: Alertmanager re-sends")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median round is reported")
-    ap.add_argument("--inline", action="store_true", help="ingest.inline_sqlite: commit on the event loop")
+    ap.add_argument("--writer", choices=["inline", "thread"], default="inline",
+                    help="ingest.inline_sqlite: commit on the event loop (default) or on the writer thread")
     args = ap.parse_args()
     global INLINE
-    INLINE = args.inline
+    INLINE = args.writer == "inline"
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, synchronous={args.sync}, "
           f"mode={args.mode}, {args.payloads} payloads x 10 alerts, concurrency {args.concurrency}, "
-          f"{args.rounds} rounds, inline_sqlite={args.inline}")
+          f"{args.rounds} rounds, writer={args.writer}")
     bodies = [payload(i, args.mode) for i in range(args.payloads)]
     ours, bare = [], []
     for i in range(args.rounds):

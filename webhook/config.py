@@ -143,7 +143,7 @@ class IngestConfig(Strict):
     commit_timeout: Duration = timedelta(seconds=10)
     #: SQLite only: run ingest transactions on the event loop instead of the writer thread. Saves the GIL
     #: hand-offs between two busy threads; the loop pauses for each commit (milliseconds).
-    inline_sqlite: bool = False
+    inline_sqlite: bool = True
 
 
 class TocsinConfig(BaseSettings):

@@ -62,14 +62,24 @@ def defer(policy: Policy, at: datetime) -> datetime:
     return next((e for e in edges if any(w.contains(e) for w in windows)), at)
 
 
-def offset(policy: Policy, step_index: int, cycle: int) -> timedelta:
-    return cycle * policy.repeat_every + policy.steps[step_index].after
+def firings(policy: Policy) -> list[tuple[int, int]]:
+    """One cycle of the chain as (step index, repetition), in the order they fall due."""
+    slots = [(i, k) for i, st in enumerate(policy.steps) for k in range(st.repeat + 1)]
+    return sorted(slots, key=lambda x: (policy.steps[x[0]].after + x[1] * policy.steps[x[0]].repeat_every, x))
 
 
-def next_position(policy: Policy, step_index: int, cycle: int) -> tuple[int, int] | None:
-    if step_index + 1 < len(policy.steps):
-        return step_index + 1, cycle
-    return (0, cycle + 1) if cycle < policy.repeat else None
+def offset(policy: Policy, step_index: int, cycle: int, rep: int = 0) -> timedelta:
+    st = policy.steps[step_index]
+    return cycle * policy.repeat_every + st.after + rep * st.repeat_every
+
+
+def next_position(policy: Policy, step_index: int, cycle: int, rep: int = 0) -> tuple[int, int, int] | None:
+    """(step index, cycle, repetition) that falls due after this one, or None at the end of the chain."""
+    slots = firings(policy)
+    j = slots.index((step_index, rep))
+    if j + 1 < len(slots):
+        return slots[j + 1][0], cycle, slots[j + 1][1]
+    return (0, cycle + 1, 0) if cycle < policy.repeat else None
 
 
 def next_digest(d: Digest, now: datetime) -> datetime:
@@ -196,7 +206,7 @@ class Escalation:
             if policy.steps:
                 due = defer(policy, now + offset(policy, 0, 0))
                 steps.append({"run_id": run_id, "incident_id": iid, "seq": 0, "step_index": 0, "cycle": 0,
-                              "due_at": due, "state": "pending"})
+                              "rep": 0, "due_at": due, "state": "pending"})
                 detail["first_step_due"] = due.isoformat()
             if policy.digest is not None:
                 pages += self._digest_pages(policy, iid, rows[iid]["severity"], now)
@@ -259,17 +269,17 @@ class Escalation:
             rows, skipped = self._pages(conn, s, run, inc, contacts, now)
             pages += rows
             repo.mark_step(conn, s["id"], "fired", now, self.worker_id)
-            nxt = next_position(policy, s["step_index"], s["cycle"])
+            nxt = next_position(policy, s["step_index"], s["cycle"], s["rep"])
             if nxt is not None:
-                delta = offset(policy, *nxt) - offset(policy, s["step_index"], s["cycle"])
+                delta = offset(policy, *nxt) - offset(policy, s["step_index"], s["cycle"], s["rep"])
                 steps.append({"run_id": run["id"], "incident_id": inc["id"], "seq": s["seq"] + 1,
-                              "step_index": nxt[0], "cycle": nxt[1], "due_at": defer(policy, s["due_at"] + delta),
-                              "state": "pending"})
+                              "step_index": nxt[0], "cycle": nxt[1], "rep": nxt[2],
+                              "due_at": defer(policy, s["due_at"] + delta), "state": "pending"})
             events.append((inc["id"], now, "escalation_step", {
-                "policy": policy.name, "step": s["step_index"] + 1, "cycle": s["cycle"],
+                "policy": policy.name, "step": s["step_index"] + 1, "cycle": s["cycle"], "repeat": s["rep"],
                 "contacts": [f"{r['channel']}:{r['responder'] or r['address']}" for r in rows], "skipped": skipped}))
             fired.append(Fired(str(inc["severity"]), (now - s["due_at"]).total_seconds()))
-            if self.step_reached is not None:
+            if self.step_reached is not None and s["rep"] == 0:
                 self.step_reached(conn, inc["id"], s["step_index"] + 1, now)
         repo.insert_deliveries(conn, pages)
         repo.insert_steps(conn, steps)

@@ -42,6 +42,8 @@ def cmd_route_test(args: argparse.Namespace) -> int:
             due = defer(policy, at + offset(policy, i, 0))
             targets = ", ".join(t.describe() for t in step.targets)
             print(f"  step {i + 1} at +{_minutes(due - at)} ({due.isoformat()}): {targets}")
+            if step.repeat:
+                print(f"    repeated {step.repeat}x every {_minutes(step.repeat_every)} until acknowledged")
         if policy.repeat:
             print(f"  repeats {policy.repeat}x every {_minutes(policy.repeat_every)} until acknowledged")
         if policy.digest:

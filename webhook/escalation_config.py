@@ -110,6 +110,20 @@ class Step(_Strict):
     #: Time since the incident opened (plus repeat cycles) when this step fires.
     after: Duration = timedelta(0)
     targets: tuple[Target, ...] = Field(min_length=1)
+    #: Notify this step's targets again this many times while nobody acknowledges (later steps still follow).
+    repeat: int = Field(0, ge=0, le=20)
+    #: Time between the repetitions of this step.
+    repeat_every: Duration = timedelta(minutes=5)
+
+    @model_validator(mode="after")
+    def _positive_interval(self) -> Self:
+        if self.repeat and self.repeat_every <= timedelta(0):
+            raise ValueError("a repeated step needs repeat_every > 0")
+        return self
+
+    @property
+    def last_offset(self) -> timedelta:
+        return self.after + self.repeat * self.repeat_every
 
 
 class Digest(_Strict):
@@ -138,8 +152,8 @@ class Policy(_Strict):
         afters = [s.after for s in self.steps]
         if afters != sorted(afters):
             raise ValueError(f"policy {self.name}: steps must be ordered by `after`")
-        if self.repeat and self.steps and self.repeat_every <= afters[-1]:
-            raise ValueError(f"policy {self.name}: repeat_every must be longer than the last step's after")
+        if self.repeat and self.steps and self.repeat_every <= max(s.last_offset for s in self.steps):
+            raise ValueError(f"policy {self.name}: repeat_every must be longer than the last step's last repetition")
         return self
 
 

@@ -135,7 +135,7 @@ def restart(conn: Connection, incident_id: int, now: datetime) -> int:
         if seq is None:
             continue  # a digest-only policy has no steps to restart
         rows.append({"run_id": run_id, "incident_id": incident_id, "seq": int(seq) + 1, "step_index": 0,
-                     "cycle": 0, "due_at": now, "state": "pending"})
+                     "cycle": 0, "rep": 0, "due_at": now, "state": "pending"})
     insert_steps(conn, rows)
     if rows:
         conn.execute(update(escalation_runs).where(escalation_runs.c.incident_id == incident_id)

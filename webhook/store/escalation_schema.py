@@ -35,6 +35,8 @@ escalation_steps = Table(
     Column("seq", Integer, nullable=False),
     Column("step_index", Integer, nullable=False),
     Column("cycle", Integer, nullable=False),
+    #: Repetition of the step within its cycle (Step.repeat); 0 is the first notification.
+    Column("rep", Integer, nullable=False, server_default="0"),
     Column("due_at", UTCDateTime, nullable=False),
     Column("state", String(16), nullable=False),  # pending, paused, fired, cancelled
     Column("paused_at", UTCDateTime),

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("step_index", sa.Integer, nullable=False),
         sa.Column("cycle", sa.Integer, nullable=False),
+        sa.Column("rep", sa.Integer, nullable=False, server_default="0"),
         sa.Column("due_at", UTCDateTime, nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("paused_at", UTCDateTime),
