@@ -133,10 +133,21 @@ async def test_the_first_approval_decision_wins(store: RunStore) -> None:
     assert first == second and second.decided_by == "carol" and second.decision is ApprovalDecision.REJECTED
 
 
-async def test_audit_entries_are_accepted(store: RunStore) -> None:
+async def test_audit_entries_are_kept(store: RunStore) -> None:
     run, _ = await store.create_run(new("k"))
     await store.add_audit(AuditEntry(T0, AuditKind.STEP_APPLIED, run.id, "rb", "tocsin", "scaled", False, "41",
                                      {"params": {"replicas": 3}}))
+    if isinstance(store, MemoryStore):
+        kept = [(a.run_id, a.message, a.details) for a in store.audit]
+    else:
+        from sqlalchemy import select
+
+        from webhook.store.remediation_schema import remediation_audit as audit
+
+        assert isinstance(store, SqlRunStore)
+        rows = await store.db.read(lambda c: c.execute(select(audit)).mappings().all())
+        kept = [(run.id, r["message"], r["details"]) for r in rows]
+    assert kept == [(run.id, "scaled", {"params": {"replicas": 3}})]
 
 
 async def test_sql_claim_rechecks_the_cooldown(db_url: str) -> None:
