@@ -47,6 +47,7 @@ receivers:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from webhook.api.alertmanager import WebhookFastPath
     from webhook.app import create_app
     from webhook.auth import resolve_credentials
 
@@ -60,7 +61,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The database writer thread re-takes the GIL after every SQLite/psycopg call; with the default 5 ms
     # switch interval it waits behind the event loop each time (a convoy). 0.5 ms keeps commits flowing.
     sys.setswitchinterval(float(os.environ.get("TOCSIN_SWITCH_INTERVAL", "0.0005")))
-    uvicorn.run(app, host=cfg.server.host, port=cfg.server.port, access_log=False,
+    served = WebhookFastPath(app, service=lambda: app.state.svc, observe=True)  # outside all middleware
+    uvicorn.run(served, host=cfg.server.host, port=cfg.server.port, access_log=False, proxy_headers=False,
                 log_level=os.environ.get("TOCSIN_LOG_LEVEL", "info").lower(), timeout_graceful_shutdown=5)
     return 0
 
