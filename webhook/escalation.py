@@ -122,7 +122,7 @@ class Escalation:
     # --- hooks ----------------------------------------------------------------------------------------
     def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None:
         if result.opened:
-            self._open(conn, [i for i, _ in result.opened], now)
+            self._open(conn, [i for i, _ in result.opened], now, result.opened_rows)
         for iid, _sev, _secs in result.resolved:
             self._settle(conn, iid, "resolve", now)
         for iid in sorted(set(result.reopened)):
@@ -180,9 +180,10 @@ class Escalation:
                 self.state_updates(conn, iid, "reminder", now, note, seq=f"n{inc['alert_count']}")
 
     # --- opening ----------------------------------------------------------------------------------------
-    def _open(self, conn: Connection, ids: list[int], now: datetime) -> None:
+    def _open(self, conn: Connection, ids: list[int], now: datetime,
+              known: dict[int, dict[str, Any]] | None = None) -> None:
         esc = self.cfg.escalation
-        rows = repo.incident_rows(conn, ids)
+        rows = known if known is not None and all(i in known for i in ids) else repo.incident_rows(conn, ids)
         plans: list[tuple[int, Policy, str, str]] = []
         events: list[tuple[int, datetime, str, dict[str, Any]]] = []
         for iid in ids:
