@@ -206,7 +206,8 @@ class Engine:
         return await self._finish(run, outcome, reason, guard=guard)
 
     async def _finish(self, run: RunRecord, outcome: Outcome, reason: str, *, guard: Guard | None = None,
-                      expected: tuple[RunStatus, ...] = (RunStatus.PENDING, *ACTIVE)) -> RunRecord:
+                      expected: tuple[RunStatus, ...] = (RunStatus.PENDING, *ACTIVE),
+                      page: bool | None = None) -> RunRecord:
         runbook = self.runbooks.get(run.runbook_id)
         done = await self.d.store.transition(run.id, expected, at=self.d.clock(), status=RunStatus.FINISHED,
                                              outcome=outcome, reason=reason)
@@ -217,7 +218,8 @@ class Engine:
             self.d.metrics.guard_refused(str(guard))
         await self.steps.audit(done, AuditKind.RUN_FINISHED, reason, outcome=str(outcome))
         self.d.metrics.run_finished(run.runbook_id, outcome)
-        page = outcome in NEEDS_HUMAN and (runbook is None or runbook.on_failure.escalate)
+        if page is None:
+            page = outcome in NEEDS_HUMAN and (runbook is None or runbook.on_failure.escalate)
         words = {Outcome.VERIFIED: "verified", Outcome.FAILED: "failed"}.get(outcome, str(outcome))
         await self.steps.emit(done, EventKind.FINISHED, f"{words}: {reason}" + (", paging" if page else ""),
                               outcome=outcome, page=page)
@@ -258,6 +260,15 @@ class Engine:
         await self.steps.audit(run, AuditKind.APPROVAL_DECIDED, f"{record.decision} by {record.decided_by}",
                                actor=by, step=run.next_step)
         return await self.resume(run_id)
+
+    async def cancel(self, run_id: str, reason: str) -> RunRecord:
+        """The incident no longer needs this run (it was resolved): a run not yet acting or waiting for approval
+        ends ABORTED without rollback (nothing after its last applied step is undone) and without paging."""
+        run = await self._get(run_id)
+        if run.status not in (RunStatus.PENDING, RunStatus.AWAITING_APPROVAL):
+            return run
+        return await self._finish(run, Outcome.ABORTED, f"cancelled: {reason}",
+                                  expected=(RunStatus.PENDING, RunStatus.AWAITING_APPROVAL), page=False)
 
     async def abort(self, run_id: str, by: str) -> RunRecord:
         """Abort a pending, running or waiting run. A running step finishes; nothing after it starts."""

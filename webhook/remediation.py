@@ -29,7 +29,12 @@ from webhook.store import escalation_repo, incident_repo
 from webhook.store import remediation_requests as requests
 from webhook.store.db import Database, StorageUnavailable
 from webhook.store.ingest import BatchResult
-from webhook.store.remediation_repo import SqlRunStore, decide_approval_once, run_pk
+from webhook.store.remediation_repo import (
+    SqlRunStore,
+    decide_approval_once,
+    run_pk,
+    waiting_runs_of_resolved_incidents,
+)
 
 log = logging.getLogger(__name__)
 ACTOR = "tocsin-remediation"
@@ -204,6 +209,8 @@ class Remediation:
         if now >= self._next_engine_tick and not any(t.get_name() == "engine tick" for t in self._tasks):
             self.spawn(self.engine.tick(), "engine tick")
             self._next_engine_tick = now + self.cfg.tick_interval
+        for run_id, by in await self.db.read(waiting_runs_of_resolved_incidents):
+            await self.engine.cancel(run_id, f"incident resolved by {by}")
         return len(claimed)
 
     async def aclose(self) -> None:

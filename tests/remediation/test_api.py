@@ -119,3 +119,19 @@ async def test_the_first_decision_wins(svc: Svc, kube: FakeKube) -> None:
     response = await svc.api("POST", f"/api/v1/runs/{run['id']}/approve")
     assert response.status_code == 409 and "rejected by carol" in response.json()["detail"]
     assert scale_calls(kube) == 0
+
+
+async def test_resolving_the_incident_cancels_a_run_waiting_for_approval(svc: Svc, kube: FakeKube) -> None:
+    run = await waiting_run(svc)
+    incident = int(run["incident_id"])
+    assert (await svc.api("POST", f"/api/v1/incidents/{incident}/resolve")).status_code == 200
+    await svc.rem.tick()
+    await svc.rem.drain()
+    done = (await svc.api("GET", f"/api/v1/runs/{run['id']}")).json()
+    assert done["status"] == "finished"
+    assert done["outcome"] == "aborted"
+    assert done["reason"] == "cancelled: incident resolved by alice"
+    assert scale_calls(kube) == 0
+    finished = [e for e in (await svc.incident(incident))["timeline"] if e["kind"].startswith("remediation_aborted")]
+    assert finished
+    assert "paging" not in finished[-1]["detail"].get("message", "")

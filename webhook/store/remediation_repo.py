@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, text, update
+from sqlalchemy import Connection, String, case, cast, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +38,7 @@ from webhook.store.remediation_schema import (
 from webhook.store.remediation_schema import (
     remediation_steps as steps,
 )
+from webhook.store.schema import incidents
 
 #: runbook id -> its cooldown (None: unknown runbook, no re-check)
 CooldownOf = Callable[[str], timedelta | None]
@@ -197,6 +198,15 @@ def effects_since(conn: Connection, since: datetime) -> Effects:
 def runs_with_status(conn: Connection, statuses: tuple[RunStatus, ...]) -> list[RunRecord]:
     rows = conn.execute(select(runs).where(runs.c.status.in_([s.value for s in statuses])).order_by(runs.c.id))
     return [run_record(r) for r in rows]
+
+
+def waiting_runs_of_resolved_incidents(conn: Connection) -> list[tuple[str, str]]:
+    """(run id, who resolved) of runs pending or awaiting approval whose incident is resolved."""
+    q = (select(runs.c.id, incidents.c.resolved_by)
+         .join(incidents, runs.c.incident_id == cast(incidents.c.id, String))
+         .where(runs.c.status.in_([RunStatus.PENDING.value, RunStatus.AWAITING_APPROVAL.value]),
+                incidents.c.state == "resolved"))
+    return [(str(r[0]), str(r[1] or "tocsin")) for r in conn.execute(q)]
 
 
 def get_approval(conn: Connection, run_id: str, step_index: int) -> ApprovalRecord | None:
