@@ -114,10 +114,10 @@ class _Batch:
         pairs = {(a.fingerprint, a.starts_at) for a in items}
         for row in r.select_in("SELECT id, fingerprint, starts_at, status, annotations, ends_at, incident_id"
                                " FROM alerts WHERE fingerprint IN ({in_})", {fp for fp, _ in pairs}):
-            pair = (row[1], r.read_dt(row[2]))
+            pair = (row[1], r.read_when(row[2]))
             if pair in pairs:
                 ep = Episode(row[3], r.read_js(row[4]), r.read_dt(row[5]), row[6])
-                self.rows[pair] = _Row(row[0], ep)  # type: ignore[index,unused-ignore]
+                self.rows[pair] = _Row(row[0], ep)
         cols = "id, incident_key, state, severity, firing_alerts, flapping, changes, resolve_after, opened_at"
         found = r.select_in(f"SELECT {cols} FROM incidents WHERE incident_key IN ({{in_}})"
                             " AND (state != 'resolved' OR resolved_at >= ?)", keys, [r.dt(self.now - self.flap.window)])
@@ -126,7 +126,7 @@ class _Batch:
         for f in sorted(found):
             snap = IncidentSnap(f[0], State(f[2]), f[3], f[4], bool(f[5]),
                                 tuple(datetime.fromisoformat(t) for t in r.read_js(f[6])), r.read_dt(f[7]))
-            self.incs[f[0]] = _Inc(snap, f[1], r.read_dt(f[8]))  # type: ignore[arg-type]
+            self.incs[f[0]] = _Inc(snap, f[1], r.read_when(f[8]))
             if snap.is_open:
                 self.open_by_key[f[1]] = f[0]
             elif f[1] in keys:

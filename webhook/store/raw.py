@@ -40,6 +40,14 @@ class Raw:
             return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
+    @classmethod
+    def read_when(cls, value: Any) -> datetime:
+        """A NOT NULL timestamp column."""
+        when = cls.read_dt(value)
+        if when is None:
+            raise ValueError("NULL in a NOT NULL timestamp column")
+        return when
+
     @staticmethod
     def read_js(value: Any) -> Any:
         return orjson.loads(value) if isinstance(value, str | bytes) else value
