@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test-suite drives for real (Prometheus, Alertmanager, PostgreSQL, Node.js),
+# Install the Debian packages the test-suite drives for real (Prometheus, Alertmanager, PostgreSQL, Node.js,
+# Chromium for the console tests),
 # only when they are missing, and only when we are root. Non-root users get a message naming the packages.
 set -euo pipefail
 need=()
@@ -9,6 +10,7 @@ command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v npm >/dev/null || need+=(nodejs npm)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook import __version__, metrics
-from webhook.api import alertmanager, health, incidents, remediation, schedules, slack, twilio
+from webhook.api import alertmanager, console, health, incidents, remediation, schedules, slack, twilio
 from webhook.auth import Credentials, resolve_credentials
 from webhook.config import TocsinConfig
 from webhook.escalation_worker import EscalationWorker
@@ -125,4 +125,5 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
     app.include_router(twilio.router)
     app.include_router(schedules.router)
     app.include_router(remediation.router)
+    app.include_router(console.router)
     return app
