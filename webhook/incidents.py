@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from webhook.config import FlapConfig, IncidentConfig
 
@@ -187,6 +186,3 @@ def title_of(labels: dict[str, str], annotations: dict[str, str]) -> str:
     name = labels.get("alertname", "alert")
     return (f"{name}: {summary}" if summary else name)[:500]
 
-
-def summarize_labels(labels: dict[str, Any], keys: list[str]) -> dict[str, str]:
-    return {k: str(labels[k]) for k in keys if k in labels}

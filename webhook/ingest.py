@@ -47,12 +47,11 @@ class Ingestor:
     """One writer task drains the queue and commits up to max_batch payloads per transaction."""
 
     def __init__(self, db: Database, cfg: TocsinConfig, clock: Clock = utcnow,
-                 on_commit: Callable[[BatchResult], None] | None = None, hooks: BatchHook | None = None) -> None:
+                 hooks: BatchHook | None = None) -> None:
         self._db, self._cfg, self._clock, self._hooks = db, cfg, clock, hooks
         self._inline = cfg.ingest.inline_sqlite and db.dialect == "sqlite"
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._on_commit = on_commit
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="tocsin-ingest")
@@ -125,8 +124,3 @@ class Ingestor:
             metrics.INCIDENT_TIME_TO_RESOLVE.labels(sev).observe(secs)
         if result.truncated:
             metrics.WEBHOOK_TRUNCATED_ALERTS.inc(result.truncated)
-        if self._on_commit is not None:
-            try:
-                self._on_commit(result)
-            except Exception:
-                log.exception("post-commit hook failed")

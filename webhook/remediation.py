@@ -124,7 +124,7 @@ class Remediation:
 
     def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None:
         step = self.cfg.trigger_step if self.cfg.trigger == "escalation_step" else None
-        requests.add_requests(conn, (i for i, _ in result.opened), self._matching, now, step)
+        requests.add_requests(conn, result.opened_rows, self._matching, now, step)
 
     def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
                   detail: dict[str, Any]) -> None:

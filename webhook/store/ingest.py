@@ -49,7 +49,8 @@ class BatchResult:
     opened: list[tuple[int, str]] = field(default_factory=list)  # (incident id, severity)
     resolved: list[tuple[int, str, float]] = field(default_factory=list)  # (id, severity, seconds open)
     joined: list[int] = field(default_factory=list)  # incidents from before this batch that got a new alert
-    #: labels and final severity of the incidents opened by this batch, so hooks need not read them back
+    #: the opening alert (labels, annotations, fingerprint, starts_at) and final severity of each incident
+    #: opened by this batch, so hooks need not read them back
     opened_rows: dict[int, dict[str, Any]] = field(default_factory=dict)
     reopened: list[int] = field(default_factory=list)  # resolved incidents a flapping alert opened again
     truncated: int = 0
@@ -241,7 +242,8 @@ class _Batch:
         r, s, a = self.raw, inc.snap, inc.first
         assert a is not None
         assert s.id is not None
-        self.result.opened_rows[s.id] = {"labels": a.labels, "severity": s.severity}
+        self.result.opened_rows[s.id] = {"labels": a.labels, "severity": s.severity, "annotations": a.annotations,
+                                         "fingerprint": a.fingerprint, "starts_at": a.starts_at}
         resolved = s.state is State.RESOLVED
         return (s.id, a.key, r.js(a.key_labels), s.state.value, s.severity, a.title, r.js(a.labels),
                 r.js(a.annotations), s.firing_alerts, 1 + inc.new_alerts, r.flag(s.flapping),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +17,7 @@ from webhook.store.remediation_schema import remediation_audit as audit
 from webhook.store.remediation_schema import remediation_requests as requests
 from webhook.store.remediation_schema import remediation_runs as runs
 from webhook.store.remediation_schema import remediation_steps as steps
-from webhook.store.schema import alerts, incident_events, incidents
+from webhook.store.schema import incident_events, incidents
 
 MAX_PAGE = 500
 WAITING, PENDING, CLAIMED, DONE, CANCELLED = "waiting", "pending", "claimed", "done", "cancelled"
@@ -39,22 +39,20 @@ class RunRequest:
     annotations: dict[str, str]
 
 
-def add_requests(conn: Connection, incident_ids: Iterable[int], matching: Matcher, now: datetime,
+def add_requests(conn: Connection, opened: Mapping[int, Mapping[str, Any]], matching: Matcher, now: datetime,
                  trigger_step: int | None) -> int:
     """Inside the ingest transaction: one request per (opened incident, matching runbook). With a trigger
-    step the request waits for escalation_step_reached; otherwise it is due now and holds the escalation."""
-    ids = list(incident_ids)
-    if not ids:
+    step the request waits for escalation_step_reached; otherwise it is due now and holds the escalation.
+    `opened` is the ingest batch's opening alert per new incident (no read-back)."""
+    if not opened:
         return 0
-    firsts = select(alerts.c.incident_id, func.min(alerts.c.id).label("first")).where(
-        alerts.c.incident_id.in_(ids)).group_by(alerts.c.incident_id).subquery()
-    rows = conn.execute(select(alerts).join(firsts, alerts.c.id == firsts.c.first)).all()
     values = []
-    for a in rows:
-        for runbook_id, hold in matching(dict(a.labels)):
+    for incident_id, a in opened.items():
+        for runbook_id, hold in matching(dict(a["labels"])):
             values.append({
-                "incident_id": a.incident_id, "runbook_id": runbook_id, "fingerprint": a.fingerprint,
-                "starts_at": a.starts_at.isoformat(), "labels": dict(a.labels), "annotations": dict(a.annotations),
+                "incident_id": incident_id, "runbook_id": runbook_id, "fingerprint": a["fingerprint"],
+                "starts_at": a["starts_at"].isoformat(), "labels": dict(a["labels"]),
+                "annotations": dict(a["annotations"]),
                 "state": WAITING if trigger_step is not None else PENDING, "trigger_step": trigger_step,
                 "hold_until": None if trigger_step is not None else now + hold, "created_at": now,
                 "attempts": 0, "error": ""})
