@@ -180,10 +180,9 @@ class Escalation:
                 self.state_updates(conn, iid, "reminder", now, note, seq=f"n{inc['alert_count']}")
 
     # --- opening ----------------------------------------------------------------------------------------
-    def _open(self, conn: Connection, ids: list[int], now: datetime,
-              known: dict[int, dict[str, Any]] | None = None) -> None:
+    def _open(self, conn: Connection, ids: list[int], now: datetime, rows: dict[int, dict[str, Any]]) -> None:
+        """Open escalation runs; `rows` holds each new incident's labels and severity from the ingest batch."""
         esc = self.cfg.escalation
-        rows = known if known is not None and all(i in known for i in ids) else repo.incident_rows(conn, ids)
         plans: list[tuple[int, Policy, str, str]] = []
         events: list[tuple[int, datetime, str, dict[str, Any]]] = []
         for iid in ids:
