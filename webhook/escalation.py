@@ -121,15 +121,16 @@ class Escalation:
 
     # --- hooks ----------------------------------------------------------------------------------------
     def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None:
+        opened_work = False
         if result.opened:
-            self._open(conn, [i for i, _ in result.opened], now, result.opened_rows)
+            opened_work = self._open(conn, [i for i, _ in result.opened], now, result.opened_rows)
         for iid, _sev, _secs in result.resolved:
             self._settle(conn, iid, "resolve", now)
         for iid in sorted(set(result.reopened)):
             self._reopen(conn, iid, now)
         if self.cfg.escalation.renotify_on_new_alert and result.joined:
             self._renotify(conn, sorted(set(result.joined) - set(result.reopened)), now)
-        if result.opened or result.resolved or result.joined:
+        if opened_work or result.resolved or result.joined or result.reopened:
             self._kick()
 
     def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
@@ -180,8 +181,11 @@ class Escalation:
                 self.state_updates(conn, iid, "reminder", now, note, seq=f"n{inc['alert_count']}")
 
     # --- opening ----------------------------------------------------------------------------------------
-    def _open(self, conn: Connection, ids: list[int], now: datetime, rows: dict[int, dict[str, Any]]) -> None:
-        """Open escalation runs; `rows` holds each new incident's labels and severity from the ingest batch."""
+    def _open(self, conn: Connection, ids: list[int], now: datetime, rows: dict[int, dict[str, Any]]) -> bool:
+        """Open escalation runs; `rows` holds each new incident's labels and severity from the ingest batch.
+
+        Returns whether any step or delivery was written (work for the worker; else there is nothing to wake).
+        """
         esc = self.cfg.escalation
         plans: list[tuple[int, Policy, str, str]] = []
         events: list[tuple[int, datetime, str, dict[str, Any]]] = []
@@ -215,6 +219,7 @@ class Escalation:
         repo.insert_steps(conn, steps)
         repo.insert_deliveries(conn, pages)
         repo.add_events(conn, events)
+        return bool(steps or pages)
 
     def _storms(self, conn: Connection, plans: list[tuple[int, Policy, str, str]], now: datetime) -> dict[int, str]:
         """Incidents beyond `storm_threshold` per team and minute share one storm key (one summary page)."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from webhook.config import FlapConfig, IncidentConfig
 
@@ -64,8 +64,11 @@ def incident_key(labels: dict[str, str], key_labels: list[str]) -> str:
     return h.hexdigest()[:32]
 
 
-@dataclass(frozen=True, slots=True)
-class Episode:
+# The value types below are NamedTuples: immutable like frozen dataclasses, and several times cheaper to
+# build, which matters on the per-alert path of an alert storm.
+
+
+class Episode(NamedTuple):
     """What is stored of one alert episode (fingerprint, startsAt)."""
 
     status: str
@@ -74,8 +77,7 @@ class Episode:
     incident_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class IncidentSnap:
+class IncidentSnap(NamedTuple):
     """The fields of an incident that dedup decisions read and change."""
 
     id: int | None
@@ -91,8 +93,7 @@ class IncidentSnap:
         return self.state in OPEN_STATES
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     reason: Reason
     #: The incident after this alert (None when the alert touches no incident).
     incident: IncidentSnap | None
@@ -122,13 +123,13 @@ def decide_firing(sev: str, annotations: dict[str, str], ends_at: datetime | Non
                            open_inc.firing_alerts + 1, open_inc.flapping, open_inc.changes, open_inc.resolve_after)
         if open_inc.firing_alerts == 0:  # a flapping incident waiting for quiet fires again
             changes = (*_prune(open_inc.changes, now, flap.window), now)
-            return Decision(Reason.FLAP, replace(inc, changes=changes, resolve_after=None, flapping=True),
+            return Decision(Reason.FLAP, inc._replace(changes=changes, resolve_after=None, flapping=True),
                             store_status="firing")
         return Decision(Reason.JOIN, inc, store_status="firing")
     if recent is not None:
         changes = (*_prune(recent.changes, now, flap.window), now)
         if len(changes) >= flap.changes:
-            reopened = replace(recent, state=State.TRIGGERED, firing_alerts=1, flapping=True, changes=changes,
+            reopened = recent._replace(state=State.TRIGGERED, firing_alerts=1, flapping=True, changes=changes,
                                resolve_after=None, severity=higher_severity(recent.severity, sev))
             return Decision(Reason.FLAP, reopened, store_status="firing")
         new = IncidentSnap(None, State.TRIGGERED, sev, 1, False, changes, None)
@@ -147,14 +148,14 @@ def decide_resolved(episode: Episode | None, inc: IncidentSnap | None, now: date
     if inc is None:
         return Decision(Reason.RESOLVE, None, store_status="resolved")
     remaining = max(inc.firing_alerts - 1, 0)
-    after = replace(inc, firing_alerts=remaining)
+    after = inc._replace(firing_alerts=remaining)
     if remaining > 0 or not inc.is_open:
         return Decision(Reason.RESOLVE, after, store_status="resolved")
     changes = (*_prune(inc.changes, now, flap.window), now)
     if inc.flapping or len(changes) >= flap.changes:
-        held = replace(after, flapping=True, changes=changes, resolve_after=now + flap.quiet_period)
+        held = after._replace(flapping=True, changes=changes, resolve_after=now + flap.quiet_period)
         return Decision(Reason.FLAP_HOLD, held, store_status="resolved")
-    return Decision(Reason.RESOLVE_INCIDENT, replace(after, state=State.RESOLVED, changes=changes),
+    return Decision(Reason.RESOLVE_INCIDENT, after._replace(state=State.RESOLVED, changes=changes),
                     store_status="resolved")
 
 

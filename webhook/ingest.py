@@ -11,9 +11,27 @@ from datetime import UTC, datetime
 from webhook import metrics
 from webhook.config import TocsinConfig
 from webhook.incidents import incident_key, key_labels_for, severity_of, title_of
-from webhook.payload import ZERO_TIME, WebhookPayload
+from webhook.payload import (
+    ZERO_TIME,
+    SlowPath,
+    WebhookPayload,
+    WirePayload,
+    decode_fast,
+    fingerprint_of,
+    parse_payload,
+    stamp,
+)
 from webhook.store.db import Database, StorageUnavailable
-from webhook.store.ingest import BatchHook, BatchResult, PreparedAlert, PreparedPayload, ingest_batch
+from webhook.store.ingest import (
+    BatchHook,
+    BatchResult,
+    PreparedAlert,
+    PreparedPayload,
+    finish_batch,
+    ingest_batch,
+    plan_batch,
+    start_batch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +46,57 @@ def prepare(payload: WebhookPayload, cfg: TocsinConfig) -> PreparedPayload:
     """Everything about a payload that needs no database: identities, incident keys, severity, title."""
     out = []
     for a in payload.alerts:
-        names = key_labels_for(a.labels, cfg.incidents)
-        ends = a.endsAt if a.endsAt is not None and a.endsAt > ZERO_TIME else None
-        out.append(PreparedAlert(
-            fingerprint=a.identity(), starts_at=a.startsAt.astimezone(UTC), status=a.status,
-            labels=a.labels, annotations=a.annotations, ends_at=ends.astimezone(UTC) if ends else None,
-            generator_url=a.generatorURL, key=incident_key(a.labels, names),
-            key_labels={n: a.labels.get(n, "") for n in names}, severity=severity_of(a.labels),
-            title=title_of(a.labels, a.annotations),
-        ))
+        ends = _utc(a.endsAt) if a.endsAt is not None else None
+        out.append(_prepared(a.identity(), _utc(a.startsAt), a.status, a.labels, a.annotations,
+                             ends if ends is not None and ends > ZERO_TIME else None, a.generatorURL, cfg))
     return PreparedPayload(payload.receiver, payload.groupKey, payload.status, payload.truncatedAlerts, out)
+
+
+def prepare_wire(payload: WirePayload, cfg: TocsinConfig) -> PreparedPayload:
+    """`prepare` for the fast decoder's structs; raises SlowPath when a timestamp needs the pydantic models."""
+    out = []
+    for a in payload.alerts:
+        ends = stamp(a.endsAt) if a.endsAt is not None else None
+        out.append(_prepared(fingerprint_of(a.fingerprint, a.labels), stamp(a.startsAt), a.status, a.labels,
+                             a.annotations, ends if ends is not None and ends > ZERO_TIME else None,
+                             a.generatorURL, cfg))
+    return PreparedPayload(payload.receiver, payload.groupKey, payload.status, payload.truncatedAlerts, out)
+
+
+def decode(body: bytes, cfg: TocsinConfig) -> PreparedPayload:
+    """A webhook body, validated and prepared; raises PayloadError naming the fields of a bad one.
+
+    msgspec decodes the usual body; whatever it does not accept as is goes through the pydantic models,
+    which decide (and explain) exactly as before, so both paths accept the same payloads with the same values.
+    """
+    try:
+        return prepare_wire(decode_fast(body), cfg)
+    except SlowPath:
+        return prepare(parse_payload(body), cfg)
+
+
+def _utc(value: datetime) -> datetime:
+    """pydantic's datetime as UTC; one without a zone is taken as UTC (Alertmanager always sends one)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: (key label names, their values) -> (incident key, key labels): a memo of a pure function, not state
+_KEYS: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[str, dict[str, str]]] = {}
+
+
+def _prepared(fingerprint: str, starts_at: datetime, status: str, labels: dict[str, str],
+              annotations: dict[str, str], ends_at: datetime | None, generator_url: str,
+              cfg: TocsinConfig) -> PreparedAlert:
+    names = key_labels_for(labels, cfg.incidents)
+    values = tuple([labels.get(n, "") for n in names])
+    memo = (tuple(names), values)
+    key = _KEYS.get(memo)
+    if key is None:
+        if len(_KEYS) >= 65536:
+            _KEYS.clear()
+        key = _KEYS[memo] = (incident_key(labels, names), dict(zip(names, values, strict=True)))
+    return PreparedAlert(fingerprint, starts_at, status, labels, annotations, ends_at, generator_url, key[0],
+                         key[1], severity_of(labels), title_of(labels, annotations))
 
 
 _Item = tuple[PreparedPayload, "asyncio.Future[None]"]
@@ -49,7 +108,7 @@ class Ingestor:
     def __init__(self, db: Database, cfg: TocsinConfig, clock: Clock = utcnow,
                  hooks: BatchHook | None = None) -> None:
         self._db, self._cfg, self._clock, self._hooks = db, cfg, clock, hooks
-        self._inline = cfg.ingest.inline_sqlite and db.dialect == "sqlite"
+        self._split = cfg.ingest.inline_sqlite and db.dialect == "sqlite"
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -86,12 +145,16 @@ class Ingestor:
             await self._commit(batch)
 
     async def _commit(self, batch: list[_Item]) -> None:
-        args = ([p for p, _ in batch], self._clock(), self._cfg.incidents.flap, self._hooks)
+        payloads, now, flap, hooks = [p for p, _ in batch], self._clock(), self._cfg.incidents.flap, self._hooks
         try:
-            if self._inline:
-                result = self._db.run_write(ingest_batch, *args)
+            if self._split:
+                items = [a for p in payloads for a in p.alerts]
+                result = await self._db.write_split(
+                    lambda conn: start_batch(conn, items, now, flap),
+                    lambda b: plan_batch(b, payloads),
+                    lambda conn, planned: finish_batch(planned, hooks))
             else:
-                result = await self._db.write(ingest_batch, *args)
+                result = await self._db.write(ingest_batch, payloads, now, flap, hooks)
         except StorageUnavailable as exc:
             if len(batch) > 1:
                 # Isolate a payload that breaks the batch so the others still commit.

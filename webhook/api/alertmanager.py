@@ -16,8 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook import metrics
 from webhook.auth import check_webhook
-from webhook.ingest import prepare
-from webhook.payload import PayloadError, parse_payload
+from webhook.ingest import decode
+from webhook.payload import PayloadError
 from webhook.service import Service
 from webhook.store.db import StorageUnavailable
 
@@ -49,19 +49,20 @@ async def handle(svc: Service, authorization: str | None, declared_length: str |
     body = b"".join(parts)
     metrics.PAYLOAD_BYTES.observe(len(body))
     try:
-        payload = parse_payload(body)
+        prepared = decode(body, svc.cfg)
     except PayloadError as exc:
         return _answer(422, {"error": "invalid payload", "problems": exc.problems})
     try:
-        await svc.ingestor.submit(prepare(payload, svc.cfg))
+        await svc.ingestor.submit(prepared)
     except StorageUnavailable as exc:
         return _answer(503, {"error": "storage unavailable", "message": str(exc)[:300]}, [(b"retry-after", b"5")])
-    firing = sum(1 for a in payload.alerts if a.status == "firing")
+    n = len(prepared.alerts)
+    firing = sum(1 for a in prepared.alerts if a.status == "firing")
     if firing:
         metrics.ALERTS_RECEIVED.labels("firing").inc(firing)
-    if len(payload.alerts) - firing:
-        metrics.ALERTS_RECEIVED.labels("resolved").inc(len(payload.alerts) - firing)
-    return _answer(200, {"status": "stored", "alerts": len(payload.alerts)})
+    if n - firing:
+        metrics.ALERTS_RECEIVED.labels("resolved").inc(n - firing)
+    return _answer(200, {"status": "stored", "alerts": n})
 
 
 class WebhookFastPath:

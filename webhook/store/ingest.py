@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection
 
@@ -15,8 +15,7 @@ from webhook.incidents import Decision, Episode, IncidentSnap, Reason, State, de
 from webhook.store.raw import Raw
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedAlert:
+class PreparedAlert(NamedTuple):
     """An alert from a payload with everything derived that needs no database (done in the request)."""
 
     fingerprint: str
@@ -32,8 +31,7 @@ class PreparedAlert:
     title: str
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedPayload:
+class PreparedPayload(NamedTuple):
     receiver: str
     group_key: str
     status: str
@@ -79,6 +77,9 @@ class _Row:
     changed: bool = False
 
 
+#: (statement per row, rows[, the same over all rows as `WITH v(...) AS (VALUES {values}) UPDATE ...`])
+Statement = tuple[str, list[tuple[Any, ...]]] | tuple[str, list[tuple[Any, ...]], str]
+
 _EVENT_KIND = {Reason.JOIN: "alert_joined", Reason.RESOLVE: "alert_resolved", Reason.FLAP: "flapping",
                Reason.FLAP_HOLD: "resolve_pending", Reason.RESOLVE_INCIDENT: "resolved"}
 
@@ -94,7 +95,7 @@ def _lock_keys(raw: Raw, keys: list[str]) -> None:
         raw.execute("SELECT pg_advisory_xact_lock(?)", (lock_id,))
 
 
-class _Batch:
+class IngestBatch:
     """State of one ingest transaction: rows read once, decisions applied in order, rows written once."""
 
     def __init__(self, conn: Connection, now: datetime, flap: FlapConfig) -> None:
@@ -105,6 +106,8 @@ class _Batch:
         self.open_by_key: dict[str, int] = {}
         self.recent_by_key: dict[str, int] = {}
         self.events: list[tuple[int, str, dict[str, Any]]] = []
+        self.receipts: list[tuple[Any, ...]] = []
+        self._top = 0
         self._ids: list[int] = []
         self._joined: set[int] = set()
 
@@ -112,6 +115,8 @@ class _Batch:
         r = self.raw
         keys = sorted({a.key for a in items})
         _lock_keys(r, keys)
+        if r.sqlite:  # BEGIN IMMEDIATE holds the write lock: max(id) cannot move under us
+            self._top = r.execute("SELECT COALESCE(MAX(id), 0) FROM incidents")[0][0]
         pairs = {(a.fingerprint, a.starts_at) for a in items}
         for row in r.select_in("SELECT id, fingerprint, starts_at, status, annotations, ends_at, incident_id"
                                " FROM alerts WHERE fingerprint IN ({in_})", {fp for fp, _ in pairs}):
@@ -156,7 +161,7 @@ class _Batch:
             return episode.incident_id if episode is not None else None
         if d.opens_incident:
             inc_id = self._next_id()
-            self.incs[inc_id] = _Inc(replace(d.incident, id=inc_id), a.key, self.now, first=a)
+            self.incs[inc_id] = _Inc(d.incident._replace(id=inc_id), a.key, self.now, first=a)
             self.open_by_key[a.key] = inc_id
             self.result.opened.append((inc_id, d.incident.severity))
             self.events.append((inc_id, "opened", {"alert": a.fingerprint, "title": a.title}))
@@ -188,9 +193,8 @@ class _Batch:
         """Incident ids are taken up front so new incidents insert in one executemany at flush."""
         if not self._ids:
             r = self.raw
-            if r.sqlite:  # BEGIN IMMEDIATE holds the write lock: max(id) cannot move under us
-                top = max([r.execute("SELECT COALESCE(MAX(id), 0) FROM incidents")[0][0],
-                           *self.incs.keys()])
+            if r.sqlite:  # read in load(): no statement runs while deciding
+                top = max([self._top, *self.incs.keys()])
                 self._ids = list(range(top + 64, top, -1))
             else:
                 got = r.execute("SELECT nextval(pg_get_serial_sequence('incidents', 'id'))"
@@ -209,34 +213,67 @@ class _Batch:
             row.episode = Episode(d.store_status, a.annotations, a.ends_at, row.episode.incident_id)
             row.changed = True
 
-    def flush(self, receipts: list[tuple[Any, ...]]) -> None:
+    def decide(self, payloads: list[PreparedPayload]) -> None:
+        """Apply every alert in arrival order (pure Python: no statement runs here)."""
+        for p in payloads:
+            touched: set[int] = set()
+            for a in p.alerts:
+                self.apply(a, touched)
+            self.receipts.append((p.receiver, p.group_key, p.status, len(p.alerts), p.truncated_alerts))
+            if p.truncated_alerts:
+                self.result.truncated += p.truncated_alerts
+                for inc_id in sorted(touched):
+                    self.events.append((inc_id, "truncated", {"truncated_alerts": p.truncated_alerts}))
+                    self.incs[inc_id].truncated += p.truncated_alerts
+
+    def statements(self) -> list[Statement]:
+        """The batch's writes as (statement, rows), in an order the foreign keys accept; built without I/O."""
         r, now = self.raw, self.raw.dt(self.now)
+        out: list[Statement] = []
         new_incs = [i for i in self.incs.values() if i.first is not None]
-        r.many("INSERT INTO incidents (id, incident_key, key_labels, state, severity, title, labels, annotations,"
-               " firing_alerts, alert_count, flapping, changes, resolve_after, opened_at, updated_at, resolved_at,"
-               " resolved_by, truncated_alerts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               [self._incident_row(i, now) for i in new_incs])
-        self._update_incidents(now)
+        out.append(("INSERT INTO incidents (id, incident_key, key_labels, state, severity, title, labels,"
+                    " annotations, firing_alerts, alert_count, flapping, changes, resolve_after, opened_at,"
+                    " updated_at, resolved_at, resolved_by, truncated_alerts)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [self._incident_row(i, now) for i in new_incs]))
+        out.append(self._update_incidents(now))
         new, repeat, changed = [], [], []
+        dt, js = r.dt, r.js
         for x in self.rows.values():
             ep = x.episode
             if x.id is None:
                 assert x.alert is not None
                 a = x.alert
-                new.append((a.fingerprint, r.dt(a.starts_at), ep.status, r.js(a.labels), r.js(ep.annotations),
-                            r.dt(ep.ends_at), a.generator_url, ep.incident_id, now, now, x.receive))
+                new.append((a.fingerprint, dt(a.starts_at), ep.status, js(a.labels), js(ep.annotations),
+                            dt(ep.ends_at), a.generator_url, ep.incident_id, now, now, x.receive))
             elif x.receive:
                 repeat.append((x.receive, now, x.id))
                 if x.changed:
-                    changed.append((ep.status, r.js(ep.annotations), r.dt(ep.ends_at), x.id))
-        r.many("INSERT INTO alerts (fingerprint, starts_at, status, labels, annotations, ends_at, generator_url,"
-               " incident_id, first_seen, last_seen, receive_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", new)
-        r.many("UPDATE alerts SET receive_count = receive_count + ?, last_seen = ? WHERE id = ?", repeat)
-        r.many("UPDATE alerts SET status = ?, annotations = ?, ends_at = ? WHERE id = ?", changed)
-        r.many("INSERT INTO incident_events (incident_id, at, kind, actor, detail) VALUES (?, ?, ?, 'alertmanager', ?)",
-               [(i, now, kind, r.js(detail)) for i, kind, detail in self.events])
-        r.many("INSERT INTO webhook_receipts (received_at, receiver, group_key, status, alerts, truncated_alerts)"
-               " VALUES (?, ?, ?, ?, ?, ?)", [(now, *row) for row in receipts])
+                    changed.append((ep.status, js(ep.annotations), dt(ep.ends_at), x.id))
+        out.append(("INSERT INTO alerts (fingerprint, starts_at, status, labels, annotations, ends_at, generator_url,"
+                    " incident_id, first_seen, last_seen, receive_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    new))
+        out.append(("UPDATE alerts SET receive_count = receive_count + ?, last_seen = ? WHERE id = ?", repeat,
+                    "WITH v(n, seen, id) AS (VALUES {values}) UPDATE alerts"
+                    " SET receive_count = receive_count + v.n, last_seen = v.seen FROM v WHERE alerts.id = v.id"))
+        out.append(("UPDATE alerts SET status = ?, annotations = ?, ends_at = ? WHERE id = ?", changed,
+                    "WITH v(status, annotations, ends_at, id) AS (VALUES {values}) UPDATE alerts"
+                    " SET status = v.status, annotations = v.annotations, ends_at = v.ends_at"
+                    " FROM v WHERE alerts.id = v.id"))
+        out.append(("INSERT INTO incident_events (incident_id, at, kind, actor, detail)"
+                    " VALUES (?, ?, ?, 'alertmanager', ?)",
+                    [(i, now, kind, js(detail)) for i, kind, detail in self.events]))
+        out.append(("INSERT INTO webhook_receipts (received_at, receiver, group_key, status, alerts,"
+                    " truncated_alerts) VALUES (?, ?, ?, ?, ?, ?)", [(now, *row) for row in self.receipts]))
+        return out
+
+    def write(self, statements: list[Statement], hooks: BatchHook | None) -> BatchResult:
+        """Run the statements, then the hooks, in the caller's transaction."""
+        for text, rows, *cte in statements:
+            self.raw.many(text, rows, *cte)
+        if hooks is not None:
+            hooks.on_batch(self.raw.conn, self.result, self.now)
+        return self.result
 
     def _incident_row(self, inc: _Inc, now: Any) -> tuple[Any, ...]:
         r, s, a = self.raw, inc.snap, inc.first
@@ -250,7 +287,7 @@ class _Batch:
                 r.js([t.isoformat() for t in s.changes]), r.dt(s.resolve_after), now, now,
                 now if resolved else None, "alertmanager" if resolved else None, inc.truncated)
 
-    def _update_incidents(self, now: Any) -> None:
+    def _update_incidents(self, now: Any) -> Statement:
         r, rows = self.raw, []
         for inc in self.incs.values():
             if inc.first is not None or not (inc.dirty or inc.truncated):
@@ -261,12 +298,20 @@ class _Batch:
             rows.append((s.state.value, s.severity, s.firing_alerts, r.flag(s.flapping),
                          r.js([t.isoformat() for t in s.changes]), r.dt(s.resolve_after), now, inc.new_alerts,
                          inc.truncated, mode, now, mode, s.id))
-        r.many("UPDATE incidents SET state = ?, severity = ?, firing_alerts = ?, flapping = ?, changes = ?,"
-               " resolve_after = ?, updated_at = ?, alert_count = alert_count + ?,"
-               " truncated_alerts = truncated_alerts + ?,"
-               " resolved_at = CASE ? WHEN 1 THEN ? WHEN 2 THEN NULL ELSE resolved_at END,"
-               " resolved_by = CASE ? WHEN 1 THEN 'alertmanager' WHEN 2 THEN NULL ELSE resolved_by END"
-               " WHERE id = ?", rows)
+        return ("UPDATE incidents SET state = ?, severity = ?, firing_alerts = ?, flapping = ?, changes = ?,"
+                " resolve_after = ?, updated_at = ?, alert_count = alert_count + ?,"
+                " truncated_alerts = truncated_alerts + ?,"
+                " resolved_at = CASE ? WHEN 1 THEN ? WHEN 2 THEN NULL ELSE resolved_at END,"
+                " resolved_by = CASE ? WHEN 1 THEN 'alertmanager' WHEN 2 THEN NULL ELSE resolved_by END"
+                " WHERE id = ?", rows,
+                "WITH v(state, severity, firing, flapping, changes, resolve_after, now, added, truncated, mode, now2,"
+                " mode2, id) AS (VALUES {values}) UPDATE incidents SET state = v.state, severity = v.severity,"
+                " firing_alerts = v.firing, flapping = v.flapping, changes = v.changes,"
+                " resolve_after = v.resolve_after, updated_at = v.now, alert_count = alert_count + v.added,"
+                " truncated_alerts = truncated_alerts + v.truncated,"
+                " resolved_at = CASE v.mode WHEN 1 THEN v.now2 WHEN 2 THEN NULL ELSE resolved_at END,"
+                " resolved_by = CASE v.mode2 WHEN 1 THEN 'alertmanager' WHEN 2 THEN NULL ELSE resolved_by END"
+                " FROM v WHERE incidents.id = v.id")
 
 
 class BatchHook(Protocol):
@@ -276,20 +321,30 @@ class BatchHook(Protocol):
 def ingest_batch(conn: Connection, payloads: list[PreparedPayload], now: datetime,
                  flap: FlapConfig, hooks: BatchHook | None = None) -> BatchResult:
     """Apply payloads in arrival order; the caller's transaction commits everything or nothing."""
-    batch = _Batch(conn, now, flap)
+    batch = IngestBatch(conn, now, flap)
     batch.load([a for p in payloads for a in p.alerts])
-    receipts = []
-    for p in payloads:
-        touched: set[int] = set()
-        for a in p.alerts:
-            batch.apply(a, touched)
-        receipts.append((p.receiver, p.group_key, p.status, len(p.alerts), p.truncated_alerts))
-        if p.truncated_alerts:
-            batch.result.truncated += p.truncated_alerts
-            for inc_id in sorted(touched):
-                batch.events.append((inc_id, "truncated", {"truncated_alerts": p.truncated_alerts}))
-                batch.incs[inc_id].truncated += p.truncated_alerts
-    batch.flush(receipts)
-    if hooks is not None:
-        hooks.on_batch(conn, batch.result, now)
-    return batch.result
+    batch.decide(payloads)
+    return batch.write(batch.statements(), hooks)
+
+
+#: A batch whose decisions are made, with the statements that write them.
+Planned = tuple[IngestBatch, list[Statement]]
+
+
+def start_batch(conn: Connection, items: list[PreparedAlert], now: datetime, flap: FlapConfig) -> IngestBatch:
+    """Split ingest, part 1 (writer thread): take the locks and read what the decisions need."""
+    batch = IngestBatch(conn, now, flap)
+    batch.load(items)
+    return batch
+
+
+def plan_batch(batch: IngestBatch, payloads: list[PreparedPayload]) -> Planned:
+    """Split ingest, part 2 (event loop, no I/O): decide every alert and build the rows."""
+    batch.decide(payloads)
+    return batch, batch.statements()
+
+
+def finish_batch(planned: Planned, hooks: BatchHook | None) -> BatchResult:
+    """Split ingest, part 3 (writer thread): write the rows and run the hooks; the caller commits."""
+    batch, statements = planned
+    return batch.write(statements, hooks)

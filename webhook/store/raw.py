@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,12 @@ import orjson
 from sqlalchemy import Connection
 
 CHUNK = 900  # stays under SQLite's bound-variable limit with room to spare
+#: rows per multi-row statement; 256 rows of the widest table (18 columns) stay far below 32766 variables
+SIZES = (256, 64, 16, 4, 1)
+#: SQLite's text form of recent datetimes (an alert's startsAt recurs in every re-send): a memo, not state
+_DT_TEXT: dict[datetime, str] = {}
+#: UPDATE ... FROM needs SQLite 3.33
+MULTI_ROW = sqlite3.sqlite_version_info >= (3, 33)
 
 
 class Raw:
@@ -20,6 +27,7 @@ class Raw:
     """
 
     def __init__(self, conn: Connection) -> None:
+        self.conn = conn
         self.sqlite = conn.dialect.name == "sqlite"
         self.cur = conn.connection.cursor()
 
@@ -29,10 +37,15 @@ class Raw:
     def dt(self, value: datetime | None) -> Any:
         if value is None or not self.sqlite:
             return value
-        if value.utcoffset():
-            value = value.astimezone(UTC)
-        return f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:" \
-               f"{value.second:02d}.{value.microsecond:06d}"
+        text = _DT_TEXT.get(value)
+        if text is None:
+            utc = value.astimezone(UTC) if value.utcoffset() else value
+            text = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d} {utc.hour:02d}:{utc.minute:02d}:" \
+                   f"{utc.second:02d}.{utc.microsecond:06d}"
+            if len(_DT_TEXT) >= 65536:
+                _DT_TEXT.clear()
+            _DT_TEXT[value] = text
+        return text
 
     @staticmethod
     def read_dt(value: Any) -> datetime | None:
@@ -59,9 +72,33 @@ class Raw:
     def js(value: Any) -> str:
         return orjson.dumps(value).decode()
 
-    def many(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self.cur.executemany(self.sql(text), rows)
+    def many(self, text: str, rows: Sequence[Sequence[Any]], cte: str | None = None) -> None:
+        """Run `text` for every row. On SQLite, several rows go in one statement: multi-row VALUES for an
+        INSERT, and `cte` (an UPDATE ... FROM v over `WITH v(...) AS (VALUES {values})`) for an update.
+
+        One statement for many rows is one sqlite3_step, during which the driver releases the GIL: the
+        event loop keeps running while SQLite works (executemany takes the GIL back after every row).
+        """
+        if not rows:
+            return
+        if self.sqlite and len(rows) > 1 and MULTI_ROW:
+            if cte is not None:
+                self._chunked(lambda tuples: cte.format(values=tuples), rows)
+                return
+            head, sep, row = text.partition(" VALUES ")
+            if sep and text.startswith("INSERT"):
+                self._chunked(lambda tuples: f"{head} VALUES {tuples}", rows, row)
+                return
+        self.cur.executemany(self.sql(text), rows)
+
+    def _chunked(self, statement: Callable[[str], str], rows: Sequence[Sequence[Any]], row: str = "") -> None:
+        row = row or "(" + ", ".join("?" * len(rows[0])) + ")"
+        i = 0
+        for size in SIZES:  # a few fixed sizes: the driver's statement cache keeps each compiled
+            while len(rows) - i >= size:
+                part = rows[i:i + size]
+                self.cur.execute(statement(", ".join([row] * size)), [v for r in part for v in r])
+                i += size
 
     def execute(self, text: str, row: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self.cur.execute(self.sql(text), tuple(row))
