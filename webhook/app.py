@@ -19,7 +19,8 @@ from webhook.auth import Credentials, resolve_credentials
 from webhook.config import TocsinConfig
 from webhook.escalation_worker import EscalationWorker
 from webhook.hooks import Hooks
-from webhook.ingest import Clock, Ingestor, utcnow
+from webhook.ingest import Clock, Ingestor, IngestSink, utcnow
+from webhook.ingest_proc import ProcessIngestor
 from webhook.remediation import Sleep, build_remediation
 from webhook.remediation_channels import RemediationChannels
 from webhook.service import Service
@@ -69,8 +70,12 @@ async def tick(svc: Service) -> None:
 
 
 def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials | None = None,
-               tick_seconds: float = 1.0, sleep: Sleep = asyncio.sleep) -> FastAPI:
-    """Build the ASGI app. Nothing touches the database or the network until the lifespan starts."""
+               tick_seconds: float = 1.0, sleep: Sleep = asyncio.sleep, ingest_process: bool = False) -> FastAPI:
+    """Build the ASGI app. Nothing touches the database or the network until the lifespan starts.
+
+    `ingest_process` (what `tocsin serve` does unless `ingest.process` is off): webhook payloads are decided
+    and committed by a child process (webhook/ingest_proc.py; it uses the real clock).
+    """
     creds = creds if creds is not None else resolve_credentials(cfg)
 
     @contextlib.asynccontextmanager
@@ -80,7 +85,14 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
         if cfg.database.auto_migrate:
             upgrade(db.engine)
         hooks = Hooks()
-        ingestor = Ingestor(db, cfg, clock, hooks=hooks)
+
+        def wake_escalation() -> None:  # the ingest process committed work that is due now
+            on_work = escalation.escalation.on_work  # set by start_immediate()
+            if on_work is not None:
+                on_work()
+
+        ingestor: IngestSink = (ProcessIngestor(cfg, on_kick=wake_escalation)
+                                if ingest_process else Ingestor(db, cfg, clock, hooks=hooks))
         svc = Service(cfg, creds, db, ingestor, clock, hooks)
         # Before escalation: its hold is written in the incident's transaction before escalation reads it.
         app.state.remediation = rem = build_remediation(cfg.remediation, db, clock, hooks, sleep=sleep)
@@ -94,6 +106,8 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
         svc.workers.append(escalation)
         app.state.svc = svc
         ingestor.start()
+        if isinstance(ingestor, ProcessIngestor):
+            await ingestor.wait_ready()
         if tick_seconds > 0:
             escalation.start_immediate()
         scheduler = AsyncIOScheduler()

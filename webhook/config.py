@@ -144,6 +144,9 @@ class IngestConfig(Strict):
     #: SQLite only: run ingest transactions on the event loop instead of the writer thread. Saves the GIL
     #: hand-offs between two busy threads; the loop pauses for each commit (milliseconds).
     inline_sqlite: bool = True
+    #: `tocsin serve`: decide and commit in a child process, so that HTTP and ingest each get a core
+    #: (webhook/ingest_proc.py). Off: everything in one process.
+    process: bool = True
 
 
 class TocsinConfig(BaseSettings):

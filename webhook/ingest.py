@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import NamedTuple, Protocol
 
 from webhook import metrics
 from webhook.config import TocsinConfig
@@ -102,12 +103,56 @@ def _prepared(fingerprint: str, starts_at: datetime, status: str, labels: dict[s
 _Item = tuple[PreparedPayload, "asyncio.Future[None]"]
 
 
+class BatchSummary(NamedTuple):
+    """What a committed batch did, for the metrics (sent from the ingest process to the HTTP process)."""
+
+    payloads: int
+    reasons: dict[str, int]
+    opened: list[str]  # severities of the incidents opened
+    resolved: list[tuple[str, float]]  # (severity, seconds open) of the incidents resolved
+    truncated: int
+
+
+def summarize(n: int, result: BatchResult) -> BatchSummary:
+    return BatchSummary(n, dict(result.reasons), [sev for _, sev in result.opened],
+                        [(sev, secs) for _, sev, secs in result.resolved], result.truncated)
+
+
+def observe(s: BatchSummary) -> None:
+    metrics.INGEST_BATCH_SIZE.observe(s.payloads)
+    for reason, count in s.reasons.items():
+        metrics.DEDUP_DECISIONS.labels(reason).inc(count)
+    for sev in s.opened:
+        metrics.INCIDENTS_OPENED.labels(sev).inc()
+    for sev, secs in s.resolved:
+        metrics.INCIDENT_TIME_TO_RESOLVE.labels(sev).observe(secs)
+    if s.truncated:
+        metrics.WEBHOOK_TRUNCATED_ALERTS.inc(s.truncated)
+
+
+class IngestSink(Protocol):
+    """Where the webhook hands prepared payloads: the in-process Ingestor or the ingest process."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def submit(self, payload: PreparedPayload) -> None:
+        """Return once the payload is committed; raise StorageUnavailable otherwise."""
+        ...
+
+    def ready(self) -> bool:
+        """Whether payloads can be committed now (the readiness probe reports it)."""
+        ...
+
+
 class Ingestor:
     """One writer task drains the queue and commits up to max_batch payloads per transaction."""
 
     def __init__(self, db: Database, cfg: TocsinConfig, clock: Clock = utcnow,
-                 hooks: BatchHook | None = None) -> None:
+                 hooks: BatchHook | None = None, observer: Callable[[BatchSummary], None] = observe) -> None:
         self._db, self._cfg, self._clock, self._hooks = db, cfg, clock, hooks
+        self._observer = observer
         self._split = cfg.ingest.inline_sqlite and db.dialect == "sqlite"
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -125,12 +170,20 @@ class Ingestor:
             if not fut.done():
                 fut.set_exception(StorageUnavailable("shutting down"))
 
-    async def submit(self, payload: PreparedPayload) -> None:
-        """Return once the payload is committed; raise StorageUnavailable otherwise."""
-        if self._task is None or self._task.done():
+    def ready(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def enqueue(self, payload: PreparedPayload) -> asyncio.Future[None]:
+        """Queue a payload; the future resolves once it is committed (StorageUnavailable otherwise)."""
+        if not self.ready():
             raise StorageUnavailable("ingest writer is not running")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((payload, fut))
+        self._queue.put_nowait((payload, fut))
+        return fut
+
+    async def submit(self, payload: PreparedPayload) -> None:
+        """Return once the payload is committed; raise StorageUnavailable otherwise."""
+        fut = self.enqueue(payload)
         try:
             async with asyncio.timeout(self._cfg.ingest.commit_timeout.total_seconds()):
                 await fut
@@ -175,15 +228,4 @@ class Ingestor:
         for _, fut in batch:
             if not fut.done():
                 fut.set_result(None)
-        self._observe(len(batch), result)
-
-    def _observe(self, n: int, result: BatchResult) -> None:
-        metrics.INGEST_BATCH_SIZE.observe(n)
-        for reason, count in result.reasons.items():
-            metrics.DEDUP_DECISIONS.labels(reason).inc(count)
-        for _, sev in result.opened:
-            metrics.INCIDENTS_OPENED.labels(sev).inc()
-        for _, sev, secs in result.resolved:
-            metrics.INCIDENT_TIME_TO_RESOLVE.labels(sev).observe(secs)
-        if result.truncated:
-            metrics.WEBHOOK_TRUNCATED_ALERTS.inc(result.truncated)
+        self._observer(summarize(len(batch), result))

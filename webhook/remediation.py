@@ -19,6 +19,7 @@ from remediator.kube import ClusterAccess, connect
 from remediator.loader import load_runbooks
 from remediator.prometheus import Prometheus
 from remediator.records import ApprovalDecision, ApprovalRecord, Outcome, RunRecord, RunStatus, StepOutcome
+from remediator.runbook import Runbook
 from remediator.settings import EngineSettings
 from webhook import metrics
 from webhook.hooks import Hooks
@@ -118,9 +119,7 @@ class Remediation:
     # --- in the incident transactions (webhook.hooks) -----------------------------------------------
 
     def _matching(self, labels: dict[str, str]) -> list[tuple[str, Any]]:
-        cap = self.cfg.hold_escalation_for
-        return [(r.id, min(r.safety.hold_escalation_for, cap) if cap is not None else r.safety.hold_escalation_for)
-                for r in self.engine.matching(labels)]
+        return with_holds(self.cfg, self.engine.matching(labels))
 
     def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None:
         step = self.cfg.trigger_step if self.cfg.trigger == "escalation_step" else None
@@ -264,6 +263,35 @@ class Remediation:
         if self.cfg.resolve_on_verified and state[0] in _OPEN:
             incident_repo.act(conn, incident, "resolve", ACTOR, event.at,
                               note=f"verified by runbook {event.runbook_id} (run {event.run_id})", hooks=self.hooks)
+
+
+def with_holds(cfg: RemediationConfig, runbooks: list[Runbook]) -> list[tuple[str, Any]]:
+    """(runbook id, escalation hold) of matching runbooks; the hold is capped by hold_escalation_for."""
+    cap = cfg.hold_escalation_for
+    return [(r.id, min(r.safety.hold_escalation_for, cap) if cap is not None else r.safety.hold_escalation_for)
+            for r in runbooks]
+
+
+class RemediationRequests:
+    """The in-transaction part of remediation alone (a run request per matching runbook of a new incident),
+    without cluster or Prometheus clients: the ingest process registers it where the service registers
+    `Remediation` (which runs the requests)."""
+
+    def __init__(self, cfg: RemediationConfig) -> None:
+        self.cfg = cfg
+        self.runbooks = sorted(load_runbooks(cfg.runbooks_dir), key=lambda r: r.id)
+
+    def _matching(self, labels: dict[str, str]) -> list[tuple[str, Any]]:
+        return with_holds(self.cfg, [r for r in self.runbooks if r.matches(dict(labels))])
+
+    def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None:
+        step = self.cfg.trigger_step if self.cfg.trigger == "escalation_step" else None
+        requests.add_requests(conn, result.opened_rows, self._matching, now, step)
+
+    def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
+                  detail: dict[str, Any]) -> None:
+        if action == "resolve":
+            requests.cancel_requests(conn, incident_id)
 
 
 def build_remediation(cfg: RemediationConfig, db: Database, clock: Clock, hooks: Hooks, *,

@@ -9,7 +9,7 @@ from typing import Protocol
 from webhook.auth import Credentials
 from webhook.config import TocsinConfig
 from webhook.hooks import Hooks
-from webhook.ingest import Clock, Ingestor
+from webhook.ingest import Clock, IngestSink
 from webhook.store.db import Database
 
 
@@ -24,7 +24,7 @@ class Service:
     cfg: TocsinConfig
     creds: Credentials
     db: Database
-    ingestor: Ingestor
+    ingestor: IngestSink
     clock: Clock
     #: In-transaction follow-up work of incident changes (escalation, remediation register here).
     hooks: Hooks

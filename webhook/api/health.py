@@ -28,6 +28,8 @@ async def readyz(svc: ServiceDep) -> Response:
         await asyncio.wait_for(svc.db.ping(), 3)
     except (StorageUnavailable, TimeoutError):
         return Response('{"status":"database unreachable"}', 503, media_type="application/json")
+    if not svc.ingestor.ready():
+        return Response('{"status":"ingest not running"}', 503, media_type="application/json")
     return Response('{"status":"ready"}', 200, media_type="application/json")
 
 
