@@ -150,10 +150,14 @@ class Ingestor:
     """One writer task drains the queue and commits up to max_batch payloads per transaction."""
 
     def __init__(self, db: Database, cfg: TocsinConfig, clock: Clock = utcnow,
-                 hooks: BatchHook | None = None, observer: Callable[[BatchSummary], None] = observe) -> None:
+                 hooks: BatchHook | None = None, observer: Callable[[BatchSummary], None] = observe,
+                 on_loop: bool = False) -> None:
         self._db, self._cfg, self._clock, self._hooks = db, cfg, clock, hooks
         self._observer = observer
-        self._split = cfg.ingest.inline_sqlite and db.dialect == "sqlite"
+        sqlite = db.dialect == "sqlite"
+        #: loop: the whole transaction on the event loop (the ingest process, which has nothing else to do);
+        #: split: decisions on the loop, reads, writes and the commit on the writer thread; thread: all there
+        self._mode = "loop" if on_loop and sqlite else "split" if cfg.ingest.inline_sqlite and sqlite else "thread"
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -200,7 +204,9 @@ class Ingestor:
     async def _commit(self, batch: list[_Item]) -> None:
         payloads, now, flap, hooks = [p for p, _ in batch], self._clock(), self._cfg.incidents.flap, self._hooks
         try:
-            if self._split:
+            if self._mode == "loop":
+                result = self._db.run_write(ingest_batch, payloads, now, flap, hooks)
+            elif self._mode == "split":
                 items = [a for p in payloads for a in p.alerts]
                 result = await self._db.write_split(
                     lambda conn: start_batch(conn, items, now, flap),

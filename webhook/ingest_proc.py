@@ -260,7 +260,9 @@ async def _serve(sock: socket.socket) -> None:
         loop.call_soon_threadsafe(out.wake)
 
     hooks = build_ingest_hooks(cfg, wake)
-    ingestor = Ingestor(db, cfg, utcnow, hooks=hooks, observer=out.summary)
+    # SQLite: the whole transaction on this process's event loop, which has nothing else to do meanwhile
+    # (the next payloads wait in the socket buffer); no GIL hand-offs to a writer thread.
+    ingestor = Ingestor(db, cfg, utcnow, hooks=hooks, observer=out.summary, on_loop=True)
     ingestor.start()
     gc.collect()
     gc.freeze()
