@@ -47,6 +47,8 @@ _SUBMIT = msgspec.msgpack.Decoder(tuple[int, PreparedPayload])
 _REPLY = msgspec.msgpack.Decoder(tuple[int, list[tuple[int, str | None]], list[BatchSummary], bool])
 _ENCODE = msgspec.msgpack.Encoder()
 READY, RESULTS = b"\x91\x00", 1  # [0] as msgpack
+#: Read-ahead of the socket streams: everything waiting joins the next batch (64 KiB would cap it at ~15).
+_BUFFER = 16 * 1024 * 1024
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> bytes:
@@ -137,7 +139,8 @@ class ProcessIngestor:
             try:
                 await self._run_once()
             except (OSError, asyncio.IncompleteReadError, msgspec.MsgspecError) as exc:
-                log.warning("ingest process connection lost: %s", exc)
+                if not self._stopping:
+                    log.warning("ingest process connection lost: %s", exc)
             finally:
                 self._fail_all("ingest process is not running")
                 self._writer = None
@@ -158,7 +161,7 @@ class ProcessIngestor:
         finally:
             child.close()
         self.starts += 1
-        reader, writer = await asyncio.open_connection(sock=parent)
+        reader, writer = await asyncio.open_connection(sock=parent, limit=_BUFFER)
         writer.write(_frame(pickle.dumps(self._cfg)))
         if await _read_frame(reader) != READY:
             raise OSError("ingest process did not report ready")
@@ -246,7 +249,7 @@ def build_ingest_hooks(cfg: TocsinConfig, wake: Callable[[], None]) -> Any:
 
 
 async def _serve(sock: socket.socket) -> None:
-    reader, writer = await asyncio.open_connection(sock=sock)
+    reader, writer = await asyncio.open_connection(sock=sock, limit=_BUFFER)
     # the first frame comes from our parent over the private socketpair it created for us
     cfg: TocsinConfig = pickle.loads(await _read_frame(reader))  # noqa: S301
     logging.basicConfig(level=os.environ.get("TOCSIN_LOG_LEVEL", "INFO").upper(),
