@@ -11,7 +11,7 @@ from typing import NamedTuple, Protocol
 
 from webhook import metrics
 from webhook.config import TocsinConfig
-from webhook.incidents import incident_key, key_labels_for, severity_of, title_of
+from webhook.incidents import incident_key, key_labels_for, severity_of
 from webhook.payload import (
     ZERO_TIME,
     SlowPath,
@@ -44,7 +44,7 @@ def utcnow() -> datetime:
 
 
 def prepare(payload: WebhookPayload, cfg: TocsinConfig) -> PreparedPayload:
-    """Everything about a payload that needs no database: identities, incident keys, severity, title."""
+    """Everything about a payload that needs no database: identities, incident keys, severity."""
     out = []
     for a in payload.alerts:
         ends = _utc(a.endsAt) if a.endsAt is not None else None
@@ -97,7 +97,7 @@ def _prepared(fingerprint: str, starts_at: datetime, status: str, labels: dict[s
             _KEYS.clear()
         key = _KEYS[memo] = (incident_key(labels, names), dict(zip(names, values, strict=True)))
     return PreparedAlert(fingerprint, starts_at, status, labels, annotations, ends_at, generator_url, key[0],
-                         key[1], severity_of(labels), title_of(labels, annotations))
+                         key[1], severity_of(labels))
 
 
 _Item = tuple[PreparedPayload, "asyncio.Future[None]"]

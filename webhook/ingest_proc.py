@@ -19,6 +19,7 @@ Protocol over a socketpair: frames of a 4-byte big-endian length and a msgpack m
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ctypes
 import functools
@@ -70,16 +71,20 @@ class ProcessIngestor:
                  restart_delay: float = 1.0) -> None:
         self._cfg, self._on_kick, self._restart_delay = cfg, on_kick, restart_delay
         self._pending: dict[int, asyncio.Future[None]] = {}
+        self._deadlines: collections.deque[tuple[float, int]] = collections.deque()
         self._next_id = 0
         self._writer: asyncio.StreamWriter | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
+        self._expiry: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._stopping = False
         self.starts = 0
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._supervise(), name="tocsin-ingest-process")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._supervise(), name="tocsin-ingest-process")
+        self._expiry = loop.create_task(self._expire(), name="tocsin-ingest-deadlines")
 
     async def wait_ready(self, within: float = 60.0) -> None:
         async with asyncio.timeout(within):
@@ -98,16 +103,29 @@ class ProcessIngestor:
             raise StorageUnavailable("ingest process is not running")
         self._next_id += 1
         rid = self._next_id
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
         self._pending[rid] = fut
+        # deadlines in submission order, checked by _expire (one timer for all, not one per request)
+        self._deadlines.append((loop.time() + self._cfg.ingest.commit_timeout.total_seconds(), rid))
         writer.write(_frame(_ENCODE.encode((rid, payload))))
         try:
-            async with asyncio.timeout(self._cfg.ingest.commit_timeout.total_seconds()):
-                await fut
-        except TimeoutError as exc:
-            raise StorageUnavailable("commit did not finish in time") from exc
+            await fut
         finally:
             self._pending.pop(rid, None)
+
+    async def _expire(self) -> None:
+        """Fail requests whose commit was not reported within ingest.commit_timeout (granularity 0.25 s)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(0.25)
+            now = loop.time()
+            while self._deadlines and self._deadlines[0][0] <= now:
+                fut = self._pending.get(self._deadlines.popleft()[1])
+                if fut is not None and not fut.done():
+                    fut.set_exception(StorageUnavailable("commit did not finish in time"))
+            while self._deadlines and self._deadlines[0][1] not in self._pending:
+                self._deadlines.popleft()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -121,10 +139,11 @@ class ProcessIngestor:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._expiry):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._fail_all("shutting down")
 
     def _fail_all(self, why: str) -> None:

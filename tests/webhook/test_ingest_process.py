@@ -129,3 +129,18 @@ async def test_escalation_wakes_up_for_incidents_the_child_opened(db_url: str, t
         h.app.state.svc.workers[-1].escalation.on_work = woken.set
         assert (await h.post_webhook(payload(alert(pod="wake")))).status_code == 200
         await asyncio.wait_for(woken.wait(), 10)
+
+
+async def test_a_stalled_child_gives_503_after_the_commit_timeout(db_url: str, tmp_path: Path) -> None:
+    async for h in process_harness(db_url, tmp_path, ingest={"commit_timeout": "1s"}):
+        pid = ingestor(h).pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            r = await h.post_webhook(payload(alert(pod="stalled")))
+            assert r.status_code == 503 and "did not finish in time" in r.json()["message"]
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        # the late commit is harmless: Alertmanager's retry is a repeat of the stored episode
+        assert (await h.post_webhook(payload(alert(pod="stalled")))).status_code == 200
+        assert count(h, alerts) == 1

@@ -11,7 +11,16 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import Connection
 
 from webhook.config import FlapConfig
-from webhook.incidents import Decision, Episode, IncidentSnap, Reason, State, decide_firing, decide_resolved
+from webhook.incidents import (
+    Decision,
+    Episode,
+    IncidentSnap,
+    Reason,
+    State,
+    decide_firing,
+    decide_resolved,
+    title_of,
+)
 from webhook.store.raw import Raw
 
 
@@ -28,7 +37,6 @@ class PreparedAlert(NamedTuple):
     key: str
     key_labels: dict[str, str]
     severity: str
-    title: str
 
 
 class PreparedPayload(NamedTuple):
@@ -164,7 +172,7 @@ class IngestBatch:
             self.incs[inc_id] = _Inc(d.incident._replace(id=inc_id), a.key, self.now, first=a)
             self.open_by_key[a.key] = inc_id
             self.result.opened.append((inc_id, d.incident.severity))
-            self.events.append((inc_id, "opened", {"alert": a.fingerprint, "title": a.title}))
+            self.events.append((inc_id, "opened", {"alert": a.fingerprint, "title": title_of(a.labels, a.annotations)}))
             return inc_id
         assert d.incident.id is not None
         inc_id = d.incident.id
@@ -282,7 +290,8 @@ class IngestBatch:
         self.result.opened_rows[s.id] = {"labels": a.labels, "severity": s.severity, "annotations": a.annotations,
                                          "fingerprint": a.fingerprint, "starts_at": a.starts_at}
         resolved = s.state is State.RESOLVED
-        return (s.id, a.key, r.js(a.key_labels), s.state.value, s.severity, a.title, r.js(a.labels),
+        return (s.id, a.key, r.js(a.key_labels), s.state.value, s.severity, title_of(a.labels, a.annotations),
+                r.js(a.labels),
                 r.js(a.annotations), s.firing_alerts, 1 + inc.new_alerts, r.flag(s.flapping),
                 r.js([t.isoformat() for t in s.changes]), r.dt(s.resolve_after), now, now,
                 now if resolved else None, "alertmanager" if resolved else None, inc.truncated)
