@@ -1,7 +1,7 @@
 """Benchmark: durable ingest of 10-alert webhook payloads vs a bare FastAPI endpoint (the stack's ceiling).
 
 Usage: python bench/ingest.py [--payloads N] [--concurrency C] [--sync FULL|NORMAL] [--mode new|repeat]
-       [--rounds R] [--writer inline|thread]
+       [--rounds R] [--ingest process|split|thread]
 Starts `tocsin serve` (SQLite) and the bare app as separate uvicorn processes on free loopback ports, drives
 each with the same pre-built requests, and prints payloads/s, alerts/s, p50/p99 latency and the ratio.
 """
@@ -70,14 +70,14 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"{url} not ready")
 
 
-INLINE = True
+INGEST = "process"
 
 
 def start_tocsin(tmp: Path, sync: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     cfg = {"server": {"host": "127.0.0.1", "port": port, "var_dir": str(tmp / "var")},
            "database": {"url": f"sqlite:///{tmp / 'bench.db'}", "sqlite_synchronous": sync},
-           "ingest": {"inline_sqlite": INLINE},
+           "ingest": {"process": INGEST == "process", "inline_sqlite": INGEST != "thread"},
            "auth": {"webhook": {"bearer_tokens": [TOKEN]},
                     "api_tokens": [{"name": "b", "token": "bench-api-0123456789"}]}}
     (tmp / "tocsin.yaml").write_text(yaml.safe_dump(cfg))
@@ -142,15 +142,17 @@ def main() -> None:
     ap.add_argument("--mode", choices=["new", "repeat"], default="new",
                     help="new: every payload carries 10 new alerts (worst case); repeat: Alertmanager re-sends")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median round is reported")
-    ap.add_argument("--writer", choices=["inline", "thread"], default="inline",
-                    help="ingest.inline_sqlite: commit on the event loop (default) or on the writer thread")
+    ap.add_argument("--ingest", choices=["process", "split", "thread"], default="process",
+                    help="process: the ingest child process of `tocsin serve` (default); split / thread: one process "
+                         "(ingest.process false) with decisions on the event loop and the SQLite work on the writer "
+                         "thread (ingest.inline_sqlite true), or all of it on the writer thread")
     args = ap.parse_args()
-    global INLINE
-    INLINE = args.writer == "inline"
+    global INGEST
+    INGEST = args.ingest
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, synchronous={args.sync}, "
           f"mode={args.mode}, {args.payloads} payloads x 10 alerts, concurrency {args.concurrency}, "
-          f"{args.rounds} rounds, writer={args.writer}")
+          f"{args.rounds} rounds, ingest={args.ingest}")
     bodies = [payload(i, args.mode) for i in range(args.payloads)]
     ours, bare = [], []
     for i in range(args.rounds):
