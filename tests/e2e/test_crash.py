@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from sqlalchemy import create_engine, func, select
 
 from tests.e2e.conftest import WEBHOOK_TOKEN, make_tocsin
 from tests.support.payloads import alert, payload
+from tests.support.procs import wait_http
 from webhook.store.schema import alerts, incidents
 
 pytestmark = pytest.mark.e2e
@@ -83,3 +85,46 @@ def test_sigkill_loses_no_acknowledged_alert_and_redelivery_dedups(tmp_path: Pat
     engine.dispose()
     assert n_alerts == 10 * len(bodies)
     assert n_incidents == len(bodies) and max_per_incident == 10
+
+
+def test_sigkill_of_the_ingest_process_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    """The child that commits dies under load: acknowledged payloads are stored, the rest got 503, a new child
+    takes over, and Alertmanager's retries of everything create no duplicates."""
+    db_path = tmp_path / "child.db"
+    t = make_tocsin(tmp_path / "tocsin", f"sqlite:///{db_path}")
+    t.start()
+    try:
+        assert t.proc is not None
+        children = Path(f"/proc/{t.proc.popen.pid}/task/{t.proc.popen.pid}/children").read_text().split()
+        assert len(children) == 1, children
+        child = int(children[0])
+        bodies = make_payloads(800)
+        acked: set[int] = set()
+        stop = threading.Event()
+        url = t.url + "/webhook/alertmanager"
+        threads = [threading.Thread(target=post_all, args=(url, list(enumerate(bodies))[k::4], acked, stop))
+                   for k in range(4)]
+        for th in threads:
+            th.start()
+        while len(acked) < 200:
+            stop.wait(0.01)
+        os.kill(child, signal.SIGKILL)
+        for th in threads:
+            th.join(60)
+        assert 200 <= len(acked) < len(bodies), "some payloads must have been refused while the child was down"
+        engine = create_engine(f"sqlite:///{db_path}")
+        with engine.connect() as conn:
+            stored = {r[0] for r in conn.execute(select(alerts.c.labels["alertname"].as_string()))}
+        for idx in acked:
+            assert f"Crash{idx}" in stored, f"payload {idx} was acknowledged but is missing"
+        wait_http(t.proc, t.url + "/readyz", timeout=60)  # a new child is up
+        with httpx.Client(timeout=10) as client:
+            for body in bodies:
+                r = client.post(url, json=body, headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"})
+                assert r.status_code == 200
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(alerts)).scalar_one() == 10 * len(bodies)
+            assert conn.execute(select(func.count()).select_from(incidents)).scalar_one() == len(bodies)
+        engine.dispose()
+    finally:
+        t.stop()

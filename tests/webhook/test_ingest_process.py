@@ -118,8 +118,7 @@ async def test_the_child_stops_with_the_service(db_url: str, tmp_path: Path) -> 
             return
         await asyncio.sleep(0.05)
     # a zombie until reaped counts as gone
-    with open(f"/proc/{pid}/stat") as fh:
-        assert fh.read().split()[2] == "Z"
+    assert Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"  # noqa: ASYNC240
 
 
 async def test_escalation_wakes_up_for_incidents_the_child_opened(db_url: str, tmp_path: Path) -> None:
