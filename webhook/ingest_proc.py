@@ -72,6 +72,7 @@ class ProcessIngestor:
         self._cfg, self._on_kick, self._restart_delay = cfg, on_kick, restart_delay
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._deadlines: collections.deque[tuple[float, int]] = collections.deque()
+        self._outgoing: list[bytes] = []
         self._next_id = 0
         self._writer: asyncio.StreamWriter | None = None
         self._proc: asyncio.subprocess.Process | None = None
@@ -108,11 +109,18 @@ class ProcessIngestor:
         self._pending[rid] = fut
         # deadlines in submission order, checked by _expire (one timer for all, not one per request)
         self._deadlines.append((loop.time() + self._cfg.ingest.commit_timeout.total_seconds(), rid))
-        writer.write(_frame(_ENCODE.encode((rid, payload))))
+        self._outgoing.append(_frame(_ENCODE.encode((rid, payload))))
+        if len(self._outgoing) == 1:  # one write per loop turn for all payloads submitted in it
+            loop.call_soon(self._flush, writer)
         try:
             await fut
         finally:
             self._pending.pop(rid, None)
+
+    def _flush(self, writer: asyncio.StreamWriter) -> None:
+        frames, self._outgoing = self._outgoing, []
+        if frames and not writer.is_closing():
+            writer.write(b"".join(frames))
 
     async def _expire(self) -> None:
         """Fail requests whose commit was not reported within ingest.commit_timeout (granularity 0.25 s)."""
