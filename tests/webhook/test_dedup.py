@@ -43,8 +43,19 @@ async def test_repeats_ha_duplicates_and_a_burst_of_200_change_only_counters(har
     assert inc["alert_count"] == 2 and inc["firing_alerts"] == 2
     detail = (await harness.api("GET", f"/api/v1/incidents/{inc['id']}")).json()
     assert sorted(a["receive_count"] for a in detail["alerts"]) == [200, 200]
-    assert [e["kind"] for e in detail["timeline"]] == ["opened", "alert_joined"]
+    # the second alert arrived with the first: counted in "opened", not a timeline entry of its own
+    assert [e["kind"] for e in detail["timeline"]] == ["opened"]
+    assert detail["timeline"][0]["detail"]["alerts"] == 2
     assert count(harness, alerts) == 2 and count(harness, receipts) == 200
+
+
+async def test_an_alert_joining_later_gets_its_own_timeline_entry(harness: Harness) -> None:
+    assert (await harness.post_webhook(payload(alert(pod="api-1")))).status_code == 200
+    assert (await harness.post_webhook(payload(alert(pod="api-1"), alert(pod="api-2")))).status_code == 200
+    [inc] = await incidents_list(harness)
+    detail = (await harness.api("GET", f"/api/v1/incidents/{inc['id']}")).json()
+    assert [e["kind"] for e in detail["timeline"]] == ["opened", "alert_joined"]
+    assert detail["timeline"][0]["detail"]["alerts"] == 1 and inc["alert_count"] == 2
 
 
 async def test_alerts_with_other_key_labels_open_separate_incidents(harness: Harness) -> None:

@@ -72,6 +72,9 @@ class _Inc:
     truncated: int = 0
     dirty: bool = False
     resolved_now: bool = False
+    #: the "opened" timeline entry of an incident opened in this batch; alerts joining it in the same batch
+    #: are counted there (`alerts`) instead of getting an "alert_joined" entry each
+    opened: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -172,7 +175,9 @@ class IngestBatch:
             self.incs[inc_id] = _Inc(d.incident._replace(id=inc_id), a.key, self.now, first=a)
             self.open_by_key[a.key] = inc_id
             self.result.opened.append((inc_id, d.incident.severity))
-            self.events.append((inc_id, "opened", {"alert": a.fingerprint, "title": title_of(a.labels, a.annotations)}))
+            opened = {"alert": a.fingerprint, "title": title_of(a.labels, a.annotations), "alerts": 1}
+            self.incs[inc_id].opened = opened
+            self.events.append((inc_id, "opened", opened))
             return inc_id
         assert d.incident.id is not None
         inc_id = d.incident.id
@@ -193,7 +198,9 @@ class IngestBatch:
             self.open_by_key.pop(inc.key, None)
             self.recent_by_key[inc.key] = inc_id
             self.result.resolved.append((inc_id, d.incident.severity, (self.now - inc.opened_at).total_seconds()))
-        if d.reason in _EVENT_KIND:
+        if d.reason is Reason.JOIN and inc.opened is not None:
+            inc.opened["alerts"] += 1
+        elif d.reason in _EVENT_KIND:
             self.events.append((inc_id, _EVENT_KIND[d.reason], {"alert": a.fingerprint}))
         return inc_id
 
