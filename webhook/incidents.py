@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -72,7 +73,7 @@ class Episode(NamedTuple):
     """What is stored of one alert episode (fingerprint, startsAt)."""
 
     status: str
-    annotations: dict[str, str]
+    annotations: str  # JSON text, canonical (sorted keys) when written by this version
     ends_at: datetime | None
     incident_id: int | None
 
@@ -107,14 +108,22 @@ def _prune(changes: tuple[datetime, ...], now: datetime, window: timedelta) -> t
     return tuple(t for t in changes if now - t <= window)
 
 
-def decide_firing(sev: str, annotations: dict[str, str], ends_at: datetime | None, episode: Episode | None,
+def same_json(a: str, b: str) -> bool:
+    """Two JSON texts of the same value (equal text, or the same object with its keys in another order)."""
+    return a == b or json.loads(a) == json.loads(b)
+
+
+def decide_firing(sev: str, annotations: str, ends_at: datetime | None, episode: Episode | None,
                   open_inc: IncidentSnap | None, recent: IncidentSnap | None, now: datetime,
                   flap: FlapConfig) -> Decision:
-    """A firing alert arrived. `open_inc` is the open incident of its key, `recent` the last resolved one."""
+    """A firing alert arrived. `open_inc` is the open incident of its key, `recent` the last resolved one.
+
+    `annotations` is the alert's annotations as canonical JSON text (the form they are stored in).
+    """
     if episode is not None:
         if episode.status == "resolved":
             return Decision(Reason.STALE, None)
-        if episode.annotations != annotations or episode.ends_at != ends_at:
+        if episode.ends_at != ends_at or not same_json(episode.annotations, annotations):
             return Decision(Reason.UPDATE, None, store_status="firing")
         return Decision(Reason.REPEAT, None)
     if open_inc is not None:

@@ -30,6 +30,7 @@ from webhook.store.ingest import (
     PreparedPayload,
     finish_batch,
     ingest_batch,
+    json_text,
     plan_batch,
     start_batch,
 )
@@ -82,7 +83,7 @@ def _utc(value: datetime) -> datetime:
 
 
 #: (key label names, their values) -> (incident key, key labels): a memo of a pure function, not state
-_KEYS: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[str, dict[str, str]]] = {}
+_KEYS: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[str, str]] = {}
 
 
 def _prepared(fingerprint: str, starts_at: datetime, status: str, labels: dict[str, str],
@@ -95,9 +96,9 @@ def _prepared(fingerprint: str, starts_at: datetime, status: str, labels: dict[s
     if key is None:
         if len(_KEYS) >= 65536:
             _KEYS.clear()
-        key = _KEYS[memo] = (incident_key(labels, names), dict(zip(names, values, strict=True)))
-    return PreparedAlert(fingerprint, starts_at, status, labels, annotations, ends_at, generator_url, key[0],
-                         key[1], severity_of(labels))
+        key = _KEYS[memo] = (incident_key(labels, names), json_text(dict(zip(names, values, strict=True))))
+    return PreparedAlert(fingerprint, starts_at, status, json_text(labels), json_text(annotations, canonical=True),
+                         ends_at, generator_url, key[0], key[1], severity_of(labels))
 
 
 _Item = tuple[PreparedPayload, "asyncio.Future[None]"]

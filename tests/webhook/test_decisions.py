@@ -18,6 +18,7 @@ from webhook.incidents import (
     incident_key,
     transition,
 )
+from webhook.store.ingest import json_text
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 FLAP = FlapConfig(changes=4, window=timedelta(minutes=10), quiet_period=timedelta(minutes=15))
@@ -30,36 +31,47 @@ def inc(**kw: object) -> IncidentSnap:
     return IncidentSnap(**base)  # type: ignore[arg-type]
 
 
+def js(annotations: dict[str, str]) -> str:
+    """Annotations as decisions see them: canonical JSON text."""
+    return json_text(annotations, canonical=True)
+
+
 def firing_episode(annotations: dict[str, str] | None = None) -> Episode:
-    return Episode("firing", annotations or {"summary": "x"}, None, 1)
+    return Episode("firing", js(annotations or {"summary": "x"}), None, 1)
 
 
 def test_first_alert_opens_a_new_incident() -> None:
-    d = decide_firing("critical", {}, None, None, None, None, NOW, FLAP)
+    d = decide_firing("critical", "{}", None, None, None, None, NOW, FLAP)
     assert d.reason is Reason.NEW and d.opens_incident
     assert d.incident is not None and d.incident.state is State.TRIGGERED and d.incident.firing_alerts == 1
 
 
 def test_repeat_of_the_same_episode_changes_nothing() -> None:
     open_inc = inc()
-    d = decide_firing("high", {"summary": "x"}, None, firing_episode(), open_inc, None, NOW, FLAP)
+    d = decide_firing("high", js({"summary": "x"}), None, firing_episode(), open_inc, None, NOW, FLAP)
     assert d.reason is Reason.REPEAT and d.incident is None and d.store_status is None
     assert open_inc.firing_alerts == 1  # input untouched
 
 
+def test_annotations_stored_with_keys_in_another_order_are_a_repeat() -> None:
+    stored = Episode("firing", '{"summary": "x", "description": "d"}', None, 1)  # written before keys were sorted
+    d = decide_firing("high", js({"description": "d", "summary": "x"}), None, stored, inc(), None, NOW, FLAP)
+    assert d.reason is Reason.REPEAT
+
+
 def test_changed_annotations_are_an_update_not_a_new_incident() -> None:
-    d = decide_firing("high", {"summary": "y"}, None, firing_episode(), inc(), None, NOW, FLAP)
+    d = decide_firing("high", js({"summary": "y"}), None, firing_episode(), inc(), None, NOW, FLAP)
     assert d.reason is Reason.UPDATE and d.incident is None and d.store_status == "firing"
 
 
 def test_new_episode_joins_the_open_incident_and_raises_severity() -> None:
-    d = decide_firing("critical", {}, None, None, inc(severity="medium"), None, NOW, FLAP)
+    d = decide_firing("critical", "{}", None, None, inc(severity="medium"), None, NOW, FLAP)
     assert d.reason is Reason.JOIN and not d.opens_incident
     assert d.incident is not None and d.incident.firing_alerts == 2 and d.incident.severity == "critical"
 
 
 def test_firing_after_the_episode_resolved_is_stale() -> None:
-    d = decide_firing("high", {}, None, Episode("resolved", {}, NOW, 1), inc(), None, NOW, FLAP)
+    d = decide_firing("high", "{}", None, Episode("resolved", "{}", NOW, 1), inc(), None, NOW, FLAP)
     assert d.reason is Reason.STALE and d.incident is None
 
 
@@ -80,14 +92,14 @@ def test_resolved_for_an_unknown_episode_is_an_orphan() -> None:
 
 
 def test_resolved_repeat_is_a_repeat() -> None:
-    d = decide_resolved(Episode("resolved", {}, NOW, 1), inc(state=State.RESOLVED, firing_alerts=0), NOW, FLAP)
+    d = decide_resolved(Episode("resolved", "{}", NOW, 1), inc(state=State.RESOLVED, firing_alerts=0), NOW, FLAP)
     assert d.reason is Reason.REPEAT
 
 
 def test_refire_below_the_flap_threshold_is_a_new_incident_that_keeps_the_history() -> None:
     changes = (NOW - timedelta(minutes=2), NOW - timedelta(minutes=1))
     recent = inc(state=State.RESOLVED, firing_alerts=0, changes=changes)
-    d = decide_firing("high", {}, None, None, None, recent, NOW, FLAP)
+    d = decide_firing("high", "{}", None, None, None, recent, NOW, FLAP)
     assert d.reason is Reason.NEW and d.opens_incident
     assert d.incident is not None and len(d.incident.changes) == 3
 
@@ -95,7 +107,7 @@ def test_refire_below_the_flap_threshold_is_a_new_incident_that_keeps_the_histor
 def test_refire_at_the_flap_threshold_reopens_one_incident_marked_flapping() -> None:
     changes = tuple(NOW - timedelta(minutes=m) for m in (4, 3, 2))
     recent = inc(state=State.RESOLVED, firing_alerts=0, changes=changes)
-    d = decide_firing("high", {}, None, None, None, recent, NOW, FLAP)
+    d = decide_firing("high", "{}", None, None, None, recent, NOW, FLAP)
     assert d.reason is Reason.FLAP and not d.opens_incident
     assert d.incident is not None and d.incident.id == 1 and d.incident.flapping
     assert d.incident.state is State.TRIGGERED
@@ -104,7 +116,7 @@ def test_refire_at_the_flap_threshold_reopens_one_incident_marked_flapping() -> 
 def test_changes_outside_the_window_do_not_count() -> None:
     changes = tuple(NOW - timedelta(minutes=m) for m in (40, 30, 20))
     recent = inc(state=State.RESOLVED, firing_alerts=0, changes=changes)
-    d = decide_firing("high", {}, None, None, None, recent, NOW, FLAP)
+    d = decide_firing("high", "{}", None, None, None, recent, NOW, FLAP)
     assert d.reason is Reason.NEW
 
 
@@ -116,7 +128,7 @@ def test_flapping_incident_waits_for_the_quiet_period_before_resolving() -> None
 
 def test_refire_during_the_quiet_period_clears_the_pending_resolution() -> None:
     held = inc(flapping=True, firing_alerts=0, resolve_after=NOW + timedelta(minutes=5))
-    d = decide_firing("high", {}, None, None, held, None, NOW, FLAP)
+    d = decide_firing("high", "{}", None, None, held, None, NOW, FLAP)
     assert d.reason is Reason.FLAP and d.incident is not None
     assert d.incident.resolve_after is None and d.incident.firing_alerts == 1
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+import orjson
 from sqlalchemy import Connection
 
 from webhook.config import FlapConfig
@@ -24,18 +25,33 @@ from webhook.incidents import (
 from webhook.store.raw import Raw
 
 
+def json_text(value: Any, canonical: bool = False) -> str:
+    """The JSON text stored for labels and annotations (canonical: keys sorted, for comparison)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if canonical else 0).decode()
+
+
+def annotations_text(stored: Any) -> str:
+    """A stored annotations column as JSON text: SQLite keeps the text, PostgreSQL's jsonb arrives parsed."""
+    return stored if isinstance(stored, str) else json_text(stored, canonical=True)
+
+
 class PreparedAlert(NamedTuple):
-    """An alert from a payload with everything derived that needs no database (done in the request)."""
+    """An alert from a payload with everything derived that needs no database (done in the request).
+
+    Labels and annotations travel as JSON text, the form they are stored in: the HTTP process encodes them once,
+    and the ingest process parses them only for an incident it opens. Annotations are canonical (sorted keys), so
+    that a re-send compares equal as text.
+    """
 
     fingerprint: str
     starts_at: datetime
     status: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
+    labels_json: str
+    annotations_json: str
     ends_at: datetime | None
     generator_url: str
     key: str
-    key_labels: dict[str, str]
+    key_labels_json: str
     severity: str
 
 
@@ -133,7 +149,7 @@ class IngestBatch:
                                " FROM alerts WHERE fingerprint IN ({in_})", {fp for fp, _ in pairs}):
             pair = (row[1], r.read_when(row[2]))
             if pair in pairs:
-                ep = Episode(row[3], r.read_js(row[4]), r.read_dt(row[5]), row[6])
+                ep = Episode(row[3], annotations_text(row[4]), r.read_dt(row[5]), row[6])
                 self.rows[pair] = _Row(row[0], ep)
         cols = "id, incident_key, state, severity, firing_alerts, flapping, changes, resolve_after, opened_at"
         found = r.select_in(f"SELECT {cols} FROM incidents WHERE incident_key IN ({{in_}})"
@@ -155,7 +171,7 @@ class IngestBatch:
         episode = row.episode if row is not None else None
         if a.status == "firing":
             open_id, recent_id = self.open_by_key.get(a.key), self.recent_by_key.get(a.key)
-            d = decide_firing(a.severity, a.annotations, a.ends_at, episode,
+            d = decide_firing(a.severity, a.annotations_json, a.ends_at, episode,
                               self.incs[open_id].snap if open_id is not None else None,
                               self.incs[recent_id].snap if recent_id is not None else None, self.now, self.flap)
         else:
@@ -175,7 +191,7 @@ class IngestBatch:
             self.incs[inc_id] = _Inc(d.incident._replace(id=inc_id), a.key, self.now, first=a)
             self.open_by_key[a.key] = inc_id
             self.result.opened.append((inc_id, d.incident.severity))
-            opened = {"alert": a.fingerprint, "title": title_of(a.labels, a.annotations), "alerts": 1}
+            opened = {"alert": a.fingerprint, "title": "", "alerts": 1}  # title: set in _incident_row
             self.incs[inc_id].opened = opened
             self.events.append((inc_id, "opened", opened))
             return inc_id
@@ -220,12 +236,12 @@ class IngestBatch:
     def _apply_episode(self, a: PreparedAlert, d: Decision, pair: tuple[str, datetime], row: _Row | None,
                        inc_id: int | None) -> None:
         if row is None:
-            ep = Episode(d.store_status or a.status, a.annotations, a.ends_at, inc_id)
+            ep = Episode(d.store_status or a.status, a.annotations_json, a.ends_at, inc_id)
             self.rows[pair] = _Row(None, ep, a, 1, False)
             return
         row.receive += 1
         if d.store_status is not None:
-            row.episode = Episode(d.store_status, a.annotations, a.ends_at, row.episode.incident_id)
+            row.episode = Episode(d.store_status, a.annotations_json, a.ends_at, row.episode.incident_id)
             row.changed = True
 
     def decide(self, payloads: list[PreparedPayload]) -> None:
@@ -259,12 +275,12 @@ class IngestBatch:
             if x.id is None:
                 assert x.alert is not None
                 a = x.alert
-                new.append((a.fingerprint, dt(a.starts_at), ep.status, js(a.labels), js(ep.annotations),
+                new.append((a.fingerprint, dt(a.starts_at), ep.status, a.labels_json, ep.annotations,
                             dt(ep.ends_at), a.generator_url, ep.incident_id, now, now, x.receive))
             elif x.receive:
                 repeat.append((x.receive, now, x.id))
                 if x.changed:
-                    changed.append((ep.status, js(ep.annotations), dt(ep.ends_at), x.id))
+                    changed.append((ep.status, ep.annotations, dt(ep.ends_at), x.id))
         out.append(("INSERT INTO alerts (fingerprint, starts_at, status, labels, annotations, ends_at, generator_url,"
                     " incident_id, first_seen, last_seen, receive_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     new))
@@ -294,12 +310,15 @@ class IngestBatch:
         r, s, a = self.raw, inc.snap, inc.first
         assert a is not None
         assert s.id is not None
-        self.result.opened_rows[s.id] = {"labels": a.labels, "severity": s.severity, "annotations": a.annotations,
+        labels, annotations = orjson.loads(a.labels_json), orjson.loads(a.annotations_json)
+        title = title_of(labels, annotations)
+        if inc.opened is not None:
+            inc.opened["title"] = title
+        self.result.opened_rows[s.id] = {"labels": labels, "severity": s.severity, "annotations": annotations,
                                          "fingerprint": a.fingerprint, "starts_at": a.starts_at}
         resolved = s.state is State.RESOLVED
-        return (s.id, a.key, r.js(a.key_labels), s.state.value, s.severity, title_of(a.labels, a.annotations),
-                r.js(a.labels),
-                r.js(a.annotations), s.firing_alerts, 1 + inc.new_alerts, r.flag(s.flapping),
+        return (s.id, a.key, a.key_labels_json, s.state.value, s.severity, title, a.labels_json,
+                a.annotations_json, s.firing_alerts, 1 + inc.new_alerts, r.flag(s.flapping),
                 r.js([t.isoformat() for t in s.changes]), r.dt(s.resolve_after), now, now,
                 now if resolved else None, "alertmanager" if resolved else None, inc.truncated)
 
