@@ -100,6 +100,7 @@ class Remediation:
                  prometheus: Prometheus, sleep: Sleep = asyncio.sleep, http: HttpCaller | None = None) -> None:
         self.cfg, self.db, self.clock, self.hooks = cfg, db, clock, hooks
         self.runbooks = load_runbooks(cfg.runbooks_dir)
+        self.requests_hook = RemediationRequests(cfg, self.runbooks)
         cooldowns = {r.id: r.safety.cooldown for r in self.runbooks}
         self.prometheus, self.http = prometheus, http or HttpCaller()
         self.worker_id = f"{socket.gethostname()}:{id(self):x}"
@@ -118,17 +119,12 @@ class Remediation:
 
     # --- in the incident transactions (webhook.hooks) -----------------------------------------------
 
-    def _matching(self, labels: dict[str, str]) -> list[tuple[str, Any]]:
-        return with_holds(self.cfg, self.engine.matching(labels))
-
     def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None:
-        step = self.cfg.trigger_step if self.cfg.trigger == "escalation_step" else None
-        requests.add_requests(conn, result.opened_rows, self._matching, now, step)
+        self.requests_hook.on_batch(conn, result, now)
 
     def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
                   detail: dict[str, Any]) -> None:
-        if action == "resolve":
-            requests.cancel_requests(conn, incident_id)
+        self.requests_hook.on_action(conn, incident_id, action, actor, now, detail)
 
     # --- the worker -----------------------------------------------------------------------------------
 
@@ -274,12 +270,13 @@ def with_holds(cfg: RemediationConfig, runbooks: list[Runbook]) -> list[tuple[st
 
 class RemediationRequests:
     """The in-transaction part of remediation alone (a run request per matching runbook of a new incident),
-    without cluster or Prometheus clients: the ingest process registers it where the service registers
-    `Remediation` (which runs the requests)."""
+    without cluster or Prometheus clients. `Remediation` delegates its hooks to one; the ingest process registers
+    one of its own."""
 
-    def __init__(self, cfg: RemediationConfig) -> None:
+    def __init__(self, cfg: RemediationConfig, runbooks: list[Runbook] | None = None) -> None:
         self.cfg = cfg
-        self.runbooks = sorted(load_runbooks(cfg.runbooks_dir), key=lambda r: r.id)
+        loaded = runbooks if runbooks is not None else load_runbooks(cfg.runbooks_dir)
+        self.runbooks = sorted(loaded, key=lambda r: r.id)  # matched in id order, like Engine.matching
 
     def _matching(self, labels: dict[str, str]) -> list[tuple[str, Any]]:
         return with_holds(self.cfg, [r for r in self.runbooks if r.matches(dict(labels))])

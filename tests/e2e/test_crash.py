@@ -42,6 +42,16 @@ def post_all(url: str, bodies: list[tuple[int, dict[str, Any]]], acked: set[int]
                 acked.add(idx)
 
 
+def start_load(url: str, bodies: list[dict[str, Any]], acked: set[int],
+               stop: threading.Event) -> list[threading.Thread]:
+    """Four sequential posters, like Alertmanager's concurrent notifications; `acked` collects the 200s."""
+    threads = [threading.Thread(target=post_all, args=(url, list(enumerate(bodies))[k::4], acked, stop))
+               for k in range(4)]
+    for th in threads:
+        th.start()
+    return threads
+
+
 def test_sigkill_loses_no_acknowledged_alert_and_redelivery_dedups(tmp_path: Path) -> None:
     db_path = tmp_path / "crash.db"
     t = make_tocsin(tmp_path / "tocsin", f"sqlite:///{db_path}")
@@ -50,10 +60,7 @@ def test_sigkill_loses_no_acknowledged_alert_and_redelivery_dedups(tmp_path: Pat
     acked: set[int] = set()
     stop = threading.Event()
     url = t.url + "/webhook/alertmanager"
-    threads = [threading.Thread(target=post_all, args=(url, list(enumerate(bodies))[k::4], acked, stop))
-               for k in range(4)]
-    for th in threads:
-        th.start()
+    threads = start_load(url, bodies, acked, stop)
     # kill once a few hundred payloads were acknowledged, while requests are in flight
     deadline = threading.Event()
     while len(acked) < 300 and not stop.is_set():
@@ -102,10 +109,7 @@ def test_sigkill_of_the_ingest_process_loses_nothing_acknowledged(tmp_path: Path
         acked: set[int] = set()
         stop = threading.Event()
         url = t.url + "/webhook/alertmanager"
-        threads = [threading.Thread(target=post_all, args=(url, list(enumerate(bodies))[k::4], acked, stop))
-                   for k in range(4)]
-        for th in threads:
-            th.start()
+        threads = start_load(url, bodies, acked, stop)
         while len(acked) < 200:
             stop.wait(0.01)
         os.kill(child, signal.SIGKILL)
