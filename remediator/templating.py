@@ -46,14 +46,18 @@ def check_syntax(text: str) -> None:
         raise ValueError(f"template syntax error: {exc}") from exc
 
 
-def render(text: str, context: Mapping[str, Any], field: str) -> str:
-    """Render text in the sandbox; undefined names and sandbox violations refuse with a reason."""
+def _render(env: ImmutableSandboxedEnvironment, text: str, context: Mapping[str, Any], field: str) -> str:
     if not is_template(text):
         return text
     try:
-        return _ENV.from_string(text).render(**context)
+        return str(env.from_string(text).render(**context))
     except TemplateError as exc:
         raise TemplateRefused(field, f"cannot render {text!r}: {exc}") from exc
+
+
+def render(text: str, context: Mapping[str, Any], field: str) -> str:
+    """Render text in the sandbox; undefined names and sandbox violations refuse with a reason."""
+    return _render(_ENV, text, context, field)
 
 
 def render_name(text: str, context: Mapping[str, Any], field: str, rule: NameRule) -> str:
@@ -67,9 +71,4 @@ def render_name(text: str, context: Mapping[str, Any], field: str, rule: NameRul
 
 def render_promql(text: str, context: Mapping[str, Any], field: str) -> str:
     """Render a PromQL expression; every interpolated value is escaped as string-literal content."""
-    if not is_template(text):
-        return text
-    try:
-        return _PROMQL_ENV.from_string(text).render(**context)
-    except TemplateError as exc:
-        raise TemplateRefused(field, f"cannot render {text!r}: {exc}") from exc
+    return _render(_PROMQL_ENV, text, context, field)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
@@ -51,6 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from webhook.api.alertmanager import WebhookFastPath
     from webhook.app import create_app
     from webhook.auth import resolve_credentials
+    from webhook.ingest_proc import tune_gc
 
     cfg = _load(args.config, host=args.host, port=args.port, dev_mode=True if args.dev else None)
     creds = resolve_credentials(cfg)
@@ -62,13 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The database writer thread re-takes the GIL after every SQLite/psycopg call; with the default 5 ms
     # switch interval it waits behind the event loop each time (a convoy). 0.5 ms keeps commits flowing.
     sys.setswitchinterval(float(os.environ.get("TOCSIN_SWITCH_INTERVAL", "0.0005")))
-    # Everything built at start-up (modules, schemas, the app) is frozen out of the cyclic GC, and young
-    # collections run after 20,000 net allocations instead of 700: an alert storm allocates and frees many
-    # small objects per request, nearly all freed by reference counting, and full collections scanning the
-    # whole heap cost ~10 % of ingest throughput (docs/benchmarks.md).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
+    tune_gc()
     served = WebhookFastPath(app, service=lambda: app.state.svc, observe=True)  # outside all middleware
     uvicorn.run(served, host=cfg.server.host, port=cfg.server.port, access_log=False, proxy_headers=False,
                 log_level=os.environ.get("TOCSIN_LOG_LEVEL", "info").lower(), timeout_graceful_shutdown=5)

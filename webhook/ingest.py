@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from webhook import metrics
 from webhook.config import TocsinConfig
@@ -30,10 +30,10 @@ from webhook.store.ingest import (
     PreparedPayload,
     finish_batch,
     ingest_batch,
-    json_text,
     plan_batch,
     start_batch,
 )
+from webhook.store.raw import json_text
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +44,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def prepare(payload: WebhookPayload, cfg: TocsinConfig) -> PreparedPayload:
-    """Everything about a payload that needs no database: identities, incident keys, severity."""
+def prepare(payload: WebhookPayload | WirePayload, cfg: TocsinConfig) -> PreparedPayload:
+    """Everything about a payload that needs no database: identities, incident keys, severity.
+
+    A fast-decoded payload carries its timestamps as text (`stamp` raises SlowPath for one that needs the
+    pydantic models); a pydantic one carries datetimes.
+    """
+    when: Callable[[Any], datetime] = stamp if isinstance(payload, WirePayload) else _utc
     out = []
     for a in payload.alerts:
-        ends = _utc(a.endsAt) if a.endsAt is not None else None
-        out.append(_prepared(a.identity(), _utc(a.startsAt), a.status, a.labels, a.annotations,
-                             ends if ends is not None and ends > ZERO_TIME else None, a.generatorURL, cfg))
-    return PreparedPayload(payload.receiver, payload.groupKey, payload.status, payload.truncatedAlerts, out)
-
-
-def prepare_wire(payload: WirePayload, cfg: TocsinConfig) -> PreparedPayload:
-    """`prepare` for the fast decoder's structs; raises SlowPath when a timestamp needs the pydantic models."""
-    out = []
-    for a in payload.alerts:
-        ends = stamp(a.endsAt) if a.endsAt is not None else None
-        out.append(_prepared(fingerprint_of(a.fingerprint, a.labels), stamp(a.startsAt), a.status, a.labels,
+        ends = when(a.endsAt) if a.endsAt is not None else None
+        out.append(_prepared(fingerprint_of(a.fingerprint, a.labels), when(a.startsAt), a.status, a.labels,
                              a.annotations, ends if ends is not None and ends > ZERO_TIME else None,
                              a.generatorURL, cfg))
     return PreparedPayload(payload.receiver, payload.groupKey, payload.status, payload.truncatedAlerts, out)
@@ -72,7 +67,7 @@ def decode(body: bytes, cfg: TocsinConfig) -> PreparedPayload:
     which decide (and explain) exactly as before, so both paths accept the same payloads with the same values.
     """
     try:
-        return prepare_wire(decode_fast(body), cfg)
+        return prepare(decode_fast(body), cfg)
     except SlowPath:
         return prepare(parse_payload(body), cfg)
 

@@ -37,7 +37,11 @@ from typing import Any
 import msgspec
 
 from webhook.config import TocsinConfig
+from webhook.escalation import Escalation
+from webhook.hooks import Hooks
 from webhook.ingest import BatchSummary, Ingestor, observe, utcnow
+from webhook.remediation import RemediationRequests, remediation_on
+from webhook.remediation_channels import hold_escalation
 from webhook.store.db import Database, StorageUnavailable
 from webhook.store.ingest import PreparedPayload
 
@@ -47,7 +51,8 @@ _LEN = struct.Struct(">I")
 _SUBMIT = msgspec.msgpack.Decoder(tuple[int, PreparedPayload])
 _REPLY = msgspec.msgpack.Decoder(tuple[int, list[tuple[int, str | None]], list[BatchSummary], bool])
 _ENCODE = msgspec.msgpack.Encoder()
-READY, RESULTS = b"\x91\x00", 1  # [0] as msgpack
+RESULTS = 1
+READY = _ENCODE.encode((0,))
 #: Read-ahead of the socket streams: everything waiting joins the next batch (64 KiB would cap it at ~15).
 _BUFFER = 16 * 1024 * 1024
 
@@ -59,6 +64,16 @@ async def _read_frame(reader: asyncio.StreamReader) -> bytes:
 
 def _frame(body: bytes) -> bytes:
     return _LEN.pack(len(body)) + body
+
+
+def tune_gc() -> None:
+    """Called by both processes once started. Everything built so far (modules, schemas, the app) is frozen out
+    of the cyclic GC, and young collections run after 20,000 net allocations instead of 700: an alert storm
+    allocates and frees many small objects per request, nearly all freed by reference counting, and full
+    collections scanning the whole heap cost ~10 % of ingest throughput (docs/benchmarks.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 # --- the HTTP process side --------------------------------------------------------------------------------
@@ -220,7 +235,7 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-class _Outbox:
+class _Replies:
     """Results, batch summaries and escalation wake-ups, sent together once per loop turn."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
@@ -256,20 +271,13 @@ class _Outbox:
             self.writer.write(_frame(_ENCODE.encode(msg)))
 
 
-def build_ingest_hooks(cfg: TocsinConfig, wake: Callable[[], None]) -> Any:
+def build_ingest_hooks(cfg: TocsinConfig, wake: Callable[[], None]) -> Hooks:
     """The hooks `create_app` registers for ingest, in the same order, without the workers' clients."""
-    from webhook.escalation import Escalation
-    from webhook.hooks import Hooks
-    from webhook.remediation import RemediationRequests
-    from webhook.store import remediation_requests
-
     hooks = Hooks()
     escalation = Escalation(cfg, f"{socket.gethostname()[:32]}:{os.getpid()}:ingest")
-    if cfg.remediation.enabled and cfg.remediation.cluster.mode != "none":
+    if remediation_on(cfg.remediation):
         hooks.add(RemediationRequests(cfg.remediation))  # before escalation, as in create_app
-        escalation.held_until = remediation_requests.held_until
-        if cfg.remediation.trigger == "escalation_step":
-            escalation.step_reached = remediation_requests.escalation_step_reached
+        hold_escalation(escalation, cfg.remediation)
     escalation.on_work = wake
     hooks.add(escalation)
     return hooks
@@ -283,7 +291,7 @@ async def _serve(sock: socket.socket) -> None:
                         format="%(asctime)s %(levelname)s ingest %(name)s: %(message)s")
     db = Database.from_url(cfg.database_url(), sqlite_synchronous=cfg.database.sqlite_synchronous,
                            pool_size=cfg.database.pool_size)
-    out = _Outbox(writer)
+    out = _Replies(writer)
     loop = asyncio.get_running_loop()
 
     def wake() -> None:  # escalation's hook runs on the database thread
@@ -294,9 +302,7 @@ async def _serve(sock: socket.socket) -> None:
     # (the next payloads wait in the socket buffer); no GIL hand-offs to a writer thread.
     ingestor = Ingestor(db, cfg, utcnow, hooks=hooks, observer=out.summary, on_loop=True)
     ingestor.start()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
+    tune_gc()
     writer.write(_frame(READY))
     try:
         while True:

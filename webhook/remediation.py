@@ -261,6 +261,11 @@ class Remediation:
                               note=f"verified by runbook {event.runbook_id} (run {event.run_id})", hooks=self.hooks)
 
 
+def remediation_on(cfg: RemediationConfig) -> bool:
+    """Remediation runs only when enabled with a cluster to act on."""
+    return cfg.enabled and cfg.cluster.mode != "none"
+
+
 def with_holds(cfg: RemediationConfig, runbooks: list[Runbook]) -> list[tuple[str, Any]]:
     """(runbook id, escalation hold) of matching runbooks; the hold is capped by hold_escalation_for."""
     cap = cfg.hold_escalation_for
@@ -295,7 +300,7 @@ def build_remediation(cfg: RemediationConfig, db: Database, clock: Clock, hooks:
                       sleep: Sleep = asyncio.sleep) -> Remediation | None:
     """The configured remediation, or None when it is off (no cluster configured): the service runs without."""
     c = cfg.cluster
-    if not cfg.enabled or c.mode == "none":
+    if not remediation_on(cfg) or c.mode == "none":  # (the mode test again narrows the type for mypy)
         return None
     token = c.token.get_secret_value() if c.token else (c.token_file.read_text().strip() if c.token_file else None)
     cluster = connect(ClusterAccess(

@@ -11,12 +11,20 @@ from webhook.config import TocsinConfig
 from webhook.escalation import Escalation, idem
 from webhook.messages import approval_note
 from webhook.remediation import Remediation
+from webhook.remediation_config import RemediationConfig
 from webhook.store import escalation_repo as repo
 from webhook.store import remediation_requests as requests
 from webhook.store.db import Database
 
 PROGRESS = "remediation_progress"
 APPROVAL = "remediation_approval"
+
+
+def hold_escalation(escalation: Escalation, cfg: RemediationConfig) -> None:
+    """The escalation timer honours remediation holds (and, by config, triggers runs at a step)."""
+    escalation.held_until = requests.held_until
+    if cfg.trigger == "escalation_step":
+        escalation.step_reached = requests.escalation_step_reached
 
 
 class RemediationChannels:
@@ -27,9 +35,7 @@ class RemediationChannels:
 
     def attach(self, rem: Remediation) -> None:
         """The escalation timer honours holds (and triggers runs at a step); run events reach the channels."""
-        self.escalation.held_until = requests.held_until
-        if rem.cfg.trigger == "escalation_step":
-            self.escalation.step_reached = requests.escalation_step_reached
+        hold_escalation(self.escalation, rem.cfg)
         rem.listeners.append(self.on_event)
 
     async def on_event(self, event: RunEvent) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +50,7 @@ class Fault:
     hang: bool = False
 
 
-class FakeServer:
+class FakeServer(ABC):
     """Base of the fake vendors: subclasses give routes, contract checks and the vendor's answers."""
 
     name = "fake"
@@ -66,9 +67,11 @@ class FakeServer:
         self._socket: socket.socket | None = None
 
     # --- to be provided by subclasses -----------------------------------------------------------------
+    @abstractmethod
     def routes(self) -> list[Route]:
-        raise NotImplementedError
+        """The vendor endpoints this fake serves."""
 
+    @abstractmethod
     def reset_state(self) -> None:
         """Forget vendor state (messages, alerts...)."""
 

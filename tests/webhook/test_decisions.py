@@ -18,7 +18,7 @@ from webhook.incidents import (
     incident_key,
     transition,
 )
-from webhook.store.ingest import json_text
+from webhook.store.raw import json_text
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 FLAP = FlapConfig(changes=4, window=timedelta(minutes=10), quiet_period=timedelta(minutes=15))

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.payloads import alert, payload
 from tests.webhook.conftest import make_config
-from webhook.ingest import decode, prepare, prepare_wire
+from webhook.ingest import decode, prepare
 from webhook.payload import PayloadError, SlowPath, decode_fast, parse_payload, stamp
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
@@ -18,7 +18,7 @@ CFG = make_config("sqlite://", Path("/tmp"))
 
 
 def both(body: bytes) -> tuple[Any, Any]:
-    return prepare_wire(decode_fast(body), CFG), prepare(parse_payload(body), CFG)
+    return prepare(decode_fast(body), CFG), prepare(parse_payload(body), CFG)
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
@@ -64,7 +64,7 @@ def test_derived_fingerprints_agree() -> None:
 ])
 def test_what_either_refuses_is_refused_with_named_fields(body: bytes) -> None:
     with pytest.raises(SlowPath):
-        prepare_wire(decode_fast(body), CFG)
+        prepare(decode_fast(body), CFG)
     with pytest.raises(PayloadError) as err:
         decode(body, CFG)
     assert err.value.problems and all(p["field"] for p in err.value.problems)

@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from webhook.store.raw import json_text
+
 T = TypeVar("T")
 A = TypeVar("A")
 B = TypeVar("B")
@@ -25,14 +27,10 @@ class StorageUnavailable(Exception):
     """The database could not be reached or refused the transaction; callers answer 503."""
 
 
-def _json_dumps(obj: Any) -> str:
-    return orjson.dumps(obj).decode()
-
-
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 5) -> Engine:
     """Engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (psycopg 3)."""
     u = make_url(url)
-    kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+    kwargs: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": orjson.loads}
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)

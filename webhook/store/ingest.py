@@ -22,12 +22,7 @@ from webhook.incidents import (
     decide_resolved,
     title_of,
 )
-from webhook.store.raw import Raw
-
-
-def json_text(value: Any, canonical: bool = False) -> str:
-    """The JSON text stored for labels and annotations (canonical: keys sorted, for comparison)."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if canonical else 0).decode()
+from webhook.store.raw import Raw, json_text
 
 
 def annotations_text(stored: Any) -> str:

@@ -19,6 +19,11 @@ _DT_TEXT: dict[datetime, str] = {}
 MULTI_ROW = sqlite3.sqlite_version_info >= (3, 33)
 
 
+def json_text(value: Any, canonical: bool = False) -> str:
+    """JSON as stored in the database (canonical: keys sorted, so that equal values compare equal as text)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if canonical else 0).decode()
+
+
 class Raw:
     """One transaction's cursor with values and placeholders adapted to the dialect.
 
@@ -70,7 +75,7 @@ class Raw:
 
     @staticmethod
     def js(value: Any) -> str:
-        return orjson.dumps(value).decode()
+        return json_text(value)
 
     def many(self, text: str, rows: Sequence[Sequence[Any]], cte: str | None = None) -> None:
         """Run `text` for every row. On SQLite, several rows go in one statement: multi-row VALUES for an
