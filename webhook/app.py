@@ -17,14 +17,14 @@ from webhook import __version__, metrics
 from webhook.api import alertmanager, console, health, incidents, remediation, schedules, slack, twilio
 from webhook.auth import Credentials, resolve_credentials
 from webhook.config import TocsinConfig
-from webhook.escalation_worker import EscalationWorker
-from webhook.hooks import Hooks
-from webhook.ingest import Clock, Ingestor, IngestSink, utcnow
-from webhook.ingest_proc import ProcessIngestor
-from webhook.remediation import Sleep, build_remediation
-from webhook.remediation_channels import RemediationChannels
+from webhook.escalation.worker import EscalationWorker
+from webhook.incidents import actions as incident_repo
+from webhook.incidents.events import Hooks
+from webhook.ingest.process import ProcessIngestor
+from webhook.ingest.writer import Clock, Ingestor, IngestSink, utcnow
+from webhook.remediation.bridge import RemediationChannels
+from webhook.remediation.service import Sleep, build_remediation
 from webhook.service import Service
-from webhook.store import incident_repo
 from webhook.store.db import Database, StorageUnavailable
 from webhook.store.migrate import upgrade
 

@@ -50,7 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from webhook.api.alertmanager import WebhookFastPath
     from webhook.app import create_app
     from webhook.auth import resolve_credentials
-    from webhook.ingest_proc import tune_gc
+    from webhook.ingest.process import tune_gc
 
     cfg = _load(args.config, host=args.host, port=args.port, dev_mode=True if args.dev else None)
     creds = resolve_credentials(cfg)
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = dsub.add_parser("upgrade", help="apply migrations")
     up.add_argument("--config", required=True)
     up.set_defaults(fn=cmd_db)
-    from webhook.escalation_cli import add_commands
+    from webhook.escalation.cli import add_commands
 
     add_commands(sub)
     v = sub.add_parser("version", help="print the version")

@@ -8,8 +8,8 @@ from typing import Protocol
 
 from webhook.auth import Credentials
 from webhook.config import TocsinConfig
-from webhook.hooks import Hooks
-from webhook.ingest import Clock, IngestSink
+from webhook.incidents.events import Hooks
+from webhook.ingest.writer import Clock, IngestSink
 from webhook.store.db import Database
 
 

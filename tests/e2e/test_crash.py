@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, func, select
 from tests.e2e.conftest import WEBHOOK_TOKEN, make_tocsin
 from tests.support.payloads import alert, payload
 from tests.support.procs import wait_http
-from webhook.store.schema import alerts, incidents
+from webhook.incidents.tables import alerts, incidents
 
 pytestmark = pytest.mark.e2e
 START = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ import pytest
 from tests.e2e.conftest import WEBHOOK_TOKEN, Tocsin, alertmanager_config
 from tests.support.exporter import TestExporter
 from tests.support.procs import free_port, start_alertmanager, start_prometheus
-from webhook.payload import parse_payload
+from webhook.ingest.payload import parse_payload
 
 pytestmark = pytest.mark.e2e
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"

@@ -14,9 +14,9 @@ from tests.escalation.conftest import esc_config
 from tests.support.clock import FakeClock
 from tests.support.payloads import alert, payload
 from tests.webhook.conftest import start_harness
-from webhook.escalation import idem
+from webhook.escalation import repo as escalation_repo
+from webhook.escalation.service import idem
 from webhook.notifiers import Channel, DeliveryResult, Message
-from webhook.store import escalation_repo
 
 WAIT = 30.0  # an upper bound for a condition that holds at once when the code is right; never a pacing sleep
 

@@ -11,7 +11,7 @@ from tests.support.clock import FakeClock
 from tests.support.payloads import alert, payload
 from tests.webhook.conftest import start_harness
 from webhook import metrics
-from webhook.store import outbox_repo
+from webhook.notifiers import outbox_repo
 
 
 def attempts(timeline: list[dict], channel: str) -> list[dict]:

@@ -13,8 +13,9 @@ from tests.support.clock import FakeClock
 from tests.support.payloads import alert, payload
 from tests.webhook.conftest import start_harness
 from webhook.app import tick
-from webhook.escalation import Escalation
-from webhook.store import escalation_repo, outbox_repo
+from webhook.escalation import repo as escalation_repo
+from webhook.escalation.service import Escalation
+from webhook.notifiers import outbox_repo
 
 pytestmark = pytest.mark.postgres
 

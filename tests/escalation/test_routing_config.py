@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, text
 from tests.escalation.conftest import ONCALL, Env
 from webhook.cli import main
 from webhook.config import load_config
-from webhook.escalation_config import EscalationConfig
-from webhook.routing import route
+from webhook.config.escalation import EscalationConfig
+from webhook.escalation.routing import route
 from webhook.store.migrate import upgrade
 from webhook.yamlpos import ConfigError
 

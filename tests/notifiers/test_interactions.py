@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from webhook.notifiers.slack import (
+from webhook.notifiers.slack.notifier import (
     ACTION_ACK,
     ACTION_RESOLVE,
     ACTION_SNOOZE,

@@ -20,7 +20,7 @@ from webhook.notifiers.base import (
     Target,
 )
 from webhook.notifiers.render import Renderer
-from webhook.notifiers.slack import ACTION_ACK, ACTION_RESOLVE, ACTION_SNOOZE, SlackNotifier, decode_reference
+from webhook.notifiers.slack.notifier import ACTION_ACK, ACTION_RESOLVE, ACTION_SNOOZE, SlackNotifier, decode_reference
 
 TOKEN = SecretStr("xoxb-test-token")
 TARGET = Target(Channel.SLACK, "C0OPS")

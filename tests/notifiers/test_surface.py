@@ -12,8 +12,8 @@ from webhook.notifiers.email import EmailNotifier, SmtpConfig
 from webhook.notifiers.log import LogNotifier
 from webhook.notifiers.pagerduty import PagerDutyNotifier
 from webhook.notifiers.render import Renderer
-from webhook.notifiers.slack import SlackNotifier
-from webhook.notifiers.twilio import TwilioNotifier
+from webhook.notifiers.slack.notifier import SlackNotifier
+from webhook.notifiers.twilio.notifier import TwilioNotifier
 
 
 def test_public_names():

@@ -14,8 +14,8 @@ from tests.fakes.twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 from tests.notifiers.conftest import make_incident
 from webhook.notifiers.base import Channel, Delivered, Message, MessageKind, Permanent, Retryable, Target
 from webhook.notifiers.render import Renderer
-from webhook.notifiers.twilio import TwilioNotifier
-from webhook.notifiers.twiml import (
+from webhook.notifiers.twilio.notifier import TwilioNotifier
+from webhook.notifiers.twilio.twiml import (
     ReplyVerb,
     SmsCommand,
     SmsReplyError,

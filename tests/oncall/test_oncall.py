@@ -10,7 +10,7 @@ import yaml
 from icalendar import Calendar
 from pydantic import ValidationError
 
-from webhook.oncall import (
+from webhook.oncall.schedule import (
     OnCallConfig,
     Responder,
     Schedule,

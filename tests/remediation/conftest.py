@@ -22,7 +22,7 @@ from tests.support.payloads import alert, payload
 from tests.webhook.conftest import API_TOKEN, WEBHOOK_TOKEN, make_config
 from webhook.app import create_app
 from webhook.config import TocsinConfig
-from webhook.remediation import Remediation
+from webhook.remediation.service import Remediation
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 NOWHERE = "http://127.0.0.1:9"  # connection refused at once: Prometheus "down"

@@ -23,7 +23,7 @@ from tests.support.payloads import alert, payload
 from tests.webhook.conftest import Harness
 from webhook.app import create_app
 from webhook.config import TocsinConfig
-from webhook.remediation import Remediation
+from webhook.remediation.service import Remediation
 
 #: One verifies (hold 30 min, verify within 2 min), one asks for approval first.
 RUNBOOKS = {

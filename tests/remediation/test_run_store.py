@@ -23,9 +23,9 @@ from remediator.records import (
     StepRecord,
 )
 from remediator.store import MemoryStore, RunStore
+from webhook.remediation.run_store import SqlRunStore
 from webhook.store.db import Database
 from webhook.store.migrate import upgrade
-from webhook.store.remediation_repo import SqlRunStore
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 TARGET = {"namespace": "shop", "deployment": "api"}
@@ -142,7 +142,7 @@ async def test_audit_entries_are_kept(store: RunStore) -> None:
     else:
         from sqlalchemy import select
 
-        from webhook.store.remediation_schema import remediation_audit as audit
+        from webhook.remediation.tables import remediation_audit as audit
 
         assert isinstance(store, SqlRunStore)
         rows = await store.db.read(lambda c: c.execute(select(audit)).mappings().all())

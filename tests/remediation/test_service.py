@@ -23,8 +23,8 @@ from tests.remediation.conftest import (
 from tests.support.clock import FakeClock
 from tests.webhook.conftest import make_config
 from webhook.app import create_app
-from webhook.store import remediation_requests as requests
-from webhook.store.remediation_schema import remediation_requests
+from webhook.remediation import run_requests as requests
+from webhook.remediation.tables import remediation_requests
 
 
 def held(svc: Svc, incident_id: int) -> object:

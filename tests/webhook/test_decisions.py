@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from webhook.config import FlapConfig
-from webhook.incidents import (
+from webhook.incidents.model import (
     Episode,
     IncidentSnap,
     Reason,

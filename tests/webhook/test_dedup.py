@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from tests.support.payloads import alert, payload
 from tests.webhook.conftest import Harness
-from webhook.store.schema import alerts, incidents, receipts
+from webhook.incidents.tables import alerts, incidents, receipts
 
 T0 = datetime(2026, 11, 28, 2, 59, tzinfo=UTC)
 

@@ -20,8 +20,8 @@ from tests.support.payloads import alert, payload
 from tests.webhook.conftest import WEBHOOK_TOKEN, Harness, make_config
 from webhook import metrics
 from webhook.app import create_app
-from webhook.ingest_proc import ProcessIngestor
-from webhook.store.schema import alerts, incidents
+from webhook.incidents.tables import alerts, incidents
+from webhook.ingest.process import ProcessIngestor
 
 
 async def process_harness(db_url: str, tmp_path: Path, **overrides: Any) -> AsyncIterator[Harness]:

@@ -10,8 +10,8 @@ import pytest
 
 from tests.support.payloads import alert, payload
 from tests.webhook.conftest import make_config
-from webhook.ingest import decode, prepare
-from webhook.payload import PayloadError, SlowPath, decode_fast, parse_payload, stamp
+from webhook.ingest.payload import PayloadError, SlowPath, decode_fast, parse_payload, stamp
+from webhook.ingest.writer import decode, prepare
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
 CFG = make_config("sqlite://", Path("/tmp"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.webhook.conftest import Harness
-from webhook.payload import parse_payload
+from webhook.ingest.payload import parse_payload
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
 

@@ -16,8 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook import metrics
 from webhook.auth import check_webhook
-from webhook.ingest import decode
-from webhook.payload import PayloadError
+from webhook.ingest.payload import PayloadError
+from webhook.ingest.writer import decode
 from webhook.service import Service
 from webhook.store.db import StorageUnavailable
 

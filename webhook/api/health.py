@@ -10,8 +10,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 
 from webhook import metrics
 from webhook.api.deps import ServiceDep
-from webhook.escalation_worker import gauges_text
-from webhook.store import escalation_repo, incident_repo, remediation_requests
+from webhook.escalation import repo as escalation_repo
+from webhook.escalation.worker import gauges_text
+from webhook.incidents import actions as incident_repo
+from webhook.remediation import run_requests as remediation_requests
 from webhook.store.db import StorageUnavailable
 
 router = APIRouter(tags=["health"])

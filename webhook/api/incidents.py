@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from webhook import metrics
 from webhook.api.deps import ActorDep, ServiceDep
 from webhook.config import parse_duration
-from webhook.incidents import TransitionError
-from webhook.store import incident_repo as repo
+from webhook.incidents import actions as repo
+from webhook.incidents.model import TransitionError
 from webhook.store.db import StorageUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])

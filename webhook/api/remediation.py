@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from remediator.records import RunStatus
 from webhook.api.deps import ActorDep, ServiceDep
-from webhook.remediation import DecisionRefused, Remediation
-from webhook.store import remediation_requests as repo
+from webhook.remediation import run_requests as repo
+from webhook.remediation.run_store import run_pk
+from webhook.remediation.service import DecisionRefused, Remediation
 from webhook.store.db import StorageUnavailable
-from webhook.store.remediation_repo import run_pk
 
 router = APIRouter(prefix="/api/v1", tags=["remediation"])
 RunId = Annotated[str, Field(max_length=32)]

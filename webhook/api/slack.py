@@ -7,13 +7,13 @@ from datetime import timedelta
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from webhook.approvals import ApprovalClick, decide, parse_approval
-from webhook.incidents import TransitionError
-from webhook.notifiers.slack import MAX_INTERACTION_BYTES, InteractionError, parse_interaction
-from webhook.remediation import Remediation
+from webhook.incidents import actions as repo
+from webhook.incidents.model import TransitionError
+from webhook.notifiers.signatures import SignatureError, verify_slack_signature
+from webhook.notifiers.slack.notifier import MAX_INTERACTION_BYTES, InteractionError, parse_interaction
+from webhook.remediation.approvals import ApprovalClick, decide, parse_approval
+from webhook.remediation.service import Remediation
 from webhook.service import Service
-from webhook.signatures import SignatureError, verify_slack_signature
-from webhook.store import incident_repo as repo
 from webhook.store.db import StorageUnavailable
 
 router = APIRouter(tags=["callbacks"])

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
 from webhook.api.slack import TooLarge, act_as, answer, read_capped
-from webhook.notifiers.twiml import (
+from webhook.notifiers.signatures import SignatureError, verify_twilio_signature
+from webhook.notifiers.twilio.twiml import (
     ReplyVerb,
     SmsReplyError,
     VoiceOutcome,
@@ -16,9 +17,8 @@ from webhook.notifiers.twiml import (
     parse_voice_digits,
     voice_result_twiml,
 )
-from webhook.oncall import Responder
+from webhook.oncall.schedule import Responder
 from webhook.service import Service
-from webhook.signatures import SignatureError, verify_twilio_signature
 from webhook.store.db import StorageUnavailable
 
 router = APIRouter(tags=["callbacks"])

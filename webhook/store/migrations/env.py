@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import text
 
-from webhook.store.schema import metadata
+from webhook.incidents.tables import metadata
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from webhook.store.schema import UTCDateTime
+from webhook.incidents.tables import UTCDateTime
 
 revision = "0003"
 down_revision = "0001"

@@ -1,0 +1,203 @@
+"""The YAML configuration with TOCSIN_* environment overrides: strict models, loaded and validated once."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from webhook.config.escalation import ChannelsConfig, EscalationConfig, check_references
+from webhook.config.remediation import RemediationConfig
+from webhook.oncall.schedule import OnCallConfig
+from webhook.yamlpos import ConfigError, ConfigErrorItem, errors_from_validation, load_yaml
+
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Prometheus-style durations ("90s", "1h30m", "2d"); bare numbers are seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("duration must not be negative")
+        return timedelta(seconds=value)
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a duration such as 30s, 10m, 1h30m")
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(value):
+        if m.start() != pos:
+            break
+        total += int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        pos = m.end()
+    if pos != len(value):
+        raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 10m, 1h30m")
+    return timedelta(seconds=total)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+
+
+class Strict(BaseModel):
+    """Base of every config section: unknown keys are errors, values cannot change after load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    #: URL under which humans and Alertmanager reach this service (used in links and snippets).
+    public_url: str = ""
+    #: Webhook bodies above this size are refused with 413 before parsing.
+    max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    #: Dev mode generates tokens under var_dir when none are configured. Never use it in production.
+    dev_mode: bool = False
+    var_dir: Path = Path("var")
+
+
+class DatabaseConfig(Strict):
+    #: SQLAlchemy URL. Default: SQLite (WAL) under var_dir. PostgreSQL: postgresql+psycopg://user@host/db
+    url: str = ""
+    #: Run Alembic migrations at start (`tocsin db upgrade` does the same explicitly).
+    auto_migrate: bool = True
+    #: SQLite synchronous pragma: FULL fsyncs each commit (survives power loss), NORMAL survives crashes.
+    sqlite_synchronous: str = Field("FULL", pattern="^(FULL|NORMAL)$")
+    pool_size: int = Field(5, ge=1, le=100)
+
+
+class BasicAuth(Strict):
+    username: str = Field(min_length=1)
+    password: SecretStr
+
+
+class WebhookAuth(Strict):
+    #: Tokens Alertmanager sends as `Authorization: Bearer ...` (http_config.authorization).
+    bearer_tokens: list[SecretStr] = []
+    #: Files holding one token each (e.g. Kubernetes secrets); read at start.
+    bearer_token_files: list[Path] = []
+    basic: BasicAuth | None = None
+
+
+class ApiToken(Strict):
+    #: Recorded as the actor ("who") of every action taken with this token.
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[\w.@-]+$")
+    token: SecretStr | None = None
+    token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.token is None) == (self.token_file is None):
+            raise ValueError("give exactly one of token or token_file")
+        return self
+
+
+class AuthConfig(Strict):
+    webhook: WebhookAuth = WebhookAuth()
+    api_tokens: list[ApiToken] = []
+
+
+class GroupingRule(Strict):
+    """Alerts matching all of `match` (equality) and `match_re` (anchored regex) use these key labels."""
+
+    match: dict[str, str] = {}
+    match_re: dict[str, str] = {}
+    key_labels: list[Annotated[str, Field(pattern=LABEL_NAME)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _regexes_compile(self) -> Self:
+        for name, rx in self.match_re.items():
+            try:
+                re.compile(rx)
+            except re.error as exc:
+                raise ValueError(f"match_re.{name}: invalid regex: {exc}") from exc
+        return self
+
+
+class FlapConfig(Strict):
+    #: This many state changes (fire/resolve) of one incident within `window` mark it flapping.
+    changes: int = Field(4, ge=2)
+    window: Duration = timedelta(minutes=10)
+    #: A flapping incident resolves only after its alerts stayed resolved this long.
+    quiet_period: Duration = timedelta(minutes=15)
+
+
+class IncidentConfig(Strict):
+    #: Alerts sharing the values of these labels form one incident (absent labels count as empty).
+    key_labels: list[Annotated[str, Field(pattern=LABEL_NAME)]] = ["alertname", "cluster", "namespace", "service"]
+    #: First matching rule wins; otherwise key_labels applies.
+    grouping: list[GroupingRule] = []
+    flap: FlapConfig = FlapConfig()
+
+
+class IngestConfig(Strict):
+    #: Payloads committed together in one transaction (group commit).
+    max_batch: int = Field(128, ge=1, le=4096)
+    #: Per-request wait for the commit before answering 503.
+    commit_timeout: Duration = timedelta(seconds=10)
+    #: SQLite, one process (`process: false`): the dedup decisions run on the event loop and only the reads,
+    #: writes and commit on the writer thread (false: the whole transaction there).
+    inline_sqlite: bool = True
+    #: `tocsin serve`: decide and commit in a child process, so that HTTP and ingest each get a core
+    #: (webhook/ingest_proc.py). Off: everything in one process.
+    process: bool = True
+
+
+class TocsinConfig(BaseSettings):
+    """The whole configuration. YAML file first, TOCSIN_* variables override (TOCSIN_DATABASE__URL=...)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TOCSIN_", env_nested_delimiter="__", extra="forbid", frozen=True,
+    )
+
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    auth: AuthConfig = AuthConfig()
+    incidents: IncidentConfig = IncidentConfig()
+    ingest: IngestConfig = IngestConfig()
+    #: Notification channels (absent ones fall back to the log notifier), see docs/channels.md.
+    channels: ChannelsConfig = ChannelsConfig()
+    #: Responders, teams and on-call schedules, see docs/schedules.md.
+    oncall: OnCallConfig = OnCallConfig()
+    #: Routing tree, escalation policies and noise control, see docs/escalation.md.
+    escalation: EscalationConfig = EscalationConfig()
+    #: Runbook-driven remediation against Kubernetes, see docs/runbooks.md.
+    remediation: RemediationConfig = RemediationConfig()
+
+    @model_validator(mode="after")
+    def _escalation_references(self) -> Self:
+        problems = check_references(self.escalation, self.oncall, self.channels)
+        problems += self.remediation.approvals.unknown(self.oncall)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)
+
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.server.var_dir / 'tocsin.db'}"
+
+
+def load_config(path: Path) -> TocsinConfig:
+    """Read, validate and return the config; raise ConfigError naming file, line and field of each error."""
+    data, node = load_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigErrorItem(str(path), 1, "", "top level must be a mapping")])
+    try:
+        return TocsinConfig(**data)
+    except ValidationError as exc:
+        raise errors_from_validation(exc, str(path), node) from exc

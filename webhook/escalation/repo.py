@@ -1,0 +1,213 @@
+"""Escalation runs and step timers: create, claim due steps (SKIP LOCKED), stop, pause, resume; timeline entries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Insert, Table, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from webhook.escalation.tables import deliveries, escalation_runs, escalation_steps, rate_counters
+from webhook.incidents.tables import incident_events, incidents
+
+#: Step states the timer claims when due: pending, and held (deferred while a runbook works on the incident).
+DUE_STATES = ("pending", "held")
+#: Delivery kinds that page (cancelled when the incident is acknowledged or resolved before they go out).
+PAGING_KINDS = ("trigger", "reminder", "storm_summary")
+
+
+def insert_ignore(conn: Connection, table: Table, index: Sequence[str]) -> Insert:
+    """INSERT that skips rows whose unique key exists: the idempotency constraints decide, not the code."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index))
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index))
+
+
+def add_events(conn: Connection, rows: Iterable[tuple[int, datetime, str, dict[str, Any]]]) -> None:
+    values = [{"incident_id": i, "at": at, "kind": kind, "actor": "tocsin", "detail": d} for i, at, kind, d in rows]
+    if values:
+        conn.execute(insert(incident_events), values)
+
+
+def incident_rows(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    wanted = sorted(set(ids))
+    out: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(wanted), 500):
+        q = select(incidents).where(incidents.c.id.in_(wanted[i:i + 500]))
+        out.update({r.id: dict(r._mapping) for r in conn.execute(q)})
+    return out
+
+
+def team_counts_since(conn: Connection, teams: Iterable[str], since: datetime) -> dict[str, int]:
+    """Runs opened per team since `since` (storm detection); uses the (team, opened_at) index."""
+    names = sorted(set(teams))
+    if not names:
+        return {}
+    q = (select(escalation_runs.c.team, func.count(func.distinct(escalation_runs.c.incident_id)))
+         .where(escalation_runs.c.team.in_(names), escalation_runs.c.opened_at >= since)
+         .group_by(escalation_runs.c.team))
+    return {r[0]: int(r[1]) for r in conn.execute(q)}
+
+
+def insert_runs(conn: Connection, rows: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
+    """(run id, incident id, policy) of the inserted runs."""
+    if not rows:
+        return []
+    q = insert(escalation_runs).returning(escalation_runs.c.id, escalation_runs.c.incident_id,
+                                           escalation_runs.c.policy, sort_by_parameter_order=True)
+    return [(r[0], r[1], r[2]) for r in conn.execute(q, rows)]
+
+
+def insert_steps(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert_ignore(conn, escalation_steps, ["run_id", "seq"]), rows)
+
+
+def claim_due_steps(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Due pending steps, locked for this transaction; other replicas skip them (PostgreSQL), SQLite serialises."""
+    q = (select(escalation_steps).where(escalation_steps.c.state.in_(DUE_STATES), escalation_steps.c.due_at <= now)
+         .order_by(escalation_steps.c.due_at).limit(limit).with_for_update(skip_locked=True))
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def runs_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    q = select(escalation_runs).where(escalation_runs.c.id.in_(sorted(set(ids))))
+    return {r.id: dict(r._mapping) for r in conn.execute(q)}
+
+
+def mark_step(conn: Connection, step_id: int, state: str, now: datetime, worker: str | None = None) -> None:
+    conn.execute(update(escalation_steps).where(escalation_steps.c.id == step_id)
+                 .values(state=state, fired_at=now if state == "fired" else None, fired_by=worker))
+
+
+def stop(conn: Connection, incident_id: int, now: datetime) -> int:
+    """Ack or resolve: pending and paused steps are cancelled, runs stopped. Returns steps cancelled."""
+    n = conn.execute(update(escalation_steps).where(
+        escalation_steps.c.incident_id == incident_id, escalation_steps.c.state.in_(["pending", "paused", "held"]))
+        .values(state="cancelled")).rowcount
+    conn.execute(update(escalation_runs).where(escalation_runs.c.incident_id == incident_id,
+                                               escalation_runs.c.state == "active")
+                 .values(state="stopped", updated_at=now))
+    return int(n or 0)
+
+
+def pause(conn: Connection, incident_id: int, now: datetime) -> int:
+    n = conn.execute(update(escalation_steps).where(
+        escalation_steps.c.incident_id == incident_id, escalation_steps.c.state.in_(DUE_STATES))
+        .values(state="paused", paused_at=now)).rowcount
+    return int(n or 0)
+
+
+def hold_step(conn: Connection, step_id: int, until: datetime) -> None:
+    """A due step of an incident a runbook works on waits for the end of the hold (deferred, not dropped)."""
+    conn.execute(update(escalation_steps).where(escalation_steps.c.id == step_id).values(state="held", due_at=until))
+
+
+def release_held(conn: Connection, incident_id: int, now: datetime) -> int:
+    """The run finished needing a human: held steps are due now (the escalation resumes on the next tick)."""
+    n = conn.execute(update(escalation_steps).where(
+        escalation_steps.c.incident_id == incident_id, escalation_steps.c.state == "held")
+        .values(state="pending", due_at=now)).rowcount
+    return int(n or 0)
+
+
+def resume(conn: Connection, incident_id: int, now: datetime) -> int:
+    """Paused steps continue with the time they had left when the snooze started."""
+    rows = conn.execute(select(escalation_steps.c.id, escalation_steps.c.due_at, escalation_steps.c.paused_at)
+                        .where(escalation_steps.c.incident_id == incident_id,
+                               escalation_steps.c.state == "paused")).all()
+    for r in rows:
+        left = max(r.due_at - (r.paused_at or now), timedelta(0))
+        conn.execute(update(escalation_steps).where(escalation_steps.c.id == r.id)
+                     .values(state="pending", due_at=now + left, paused_at=None))
+    return len(rows)
+
+
+def restart(conn: Connection, incident_id: int, now: datetime) -> int:
+    """Escalation stopped by an ack starts over from the first step (the incident was snoozed, then woke)."""
+    runs = conn.execute(select(escalation_runs.c.id).where(escalation_runs.c.incident_id == incident_id)).all()
+    rows = []
+    for (run_id,) in runs:
+        top = conn.execute(select(func.max(escalation_steps.c.seq)).where(escalation_steps.c.run_id == run_id))
+        seq = top.scalar()
+        if seq is None:
+            continue  # a digest-only policy has no steps to restart
+        rows.append({"run_id": run_id, "incident_id": incident_id, "seq": int(seq) + 1, "step_index": 0,
+                     "cycle": 0, "rep": 0, "due_at": now, "state": "pending"})
+    insert_steps(conn, rows)
+    if rows:
+        conn.execute(update(escalation_runs).where(escalation_runs.c.incident_id == incident_id)
+                     .values(state="active", updated_at=now))
+    return len(rows)
+
+
+def cancel_paging(conn: Connection, incident_id: int, now: datetime) -> int:
+    """Pages not yet sent are dropped (a claim in flight finishes and then gets a state update)."""
+    n = conn.execute(update(deliveries).where(
+        deliveries.c.incident_id == incident_id, deliveries.c.status == "pending",
+        deliveries.c.kind.in_(PAGING_KINDS), deliveries.c.claimed_by.is_(None))
+        .values(status="cancelled", finished_at=now)).rowcount
+    return int(n or 0)
+
+
+def paged(conn: Connection, incident_id: int) -> bool:
+    """True once a step of the incident's escalation fired (somebody was paged)."""
+    q = select(escalation_steps.c.id).where(escalation_steps.c.incident_id == incident_id,
+                                            escalation_steps.c.state == "fired").limit(1)
+    return conn.execute(q).first() is not None
+
+
+def reached(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
+    """Every (channel, address) that a page about this incident reached, with its person and locale."""
+    q = (select(deliveries.c.channel, deliveries.c.address, deliveries.c.responder, deliveries.c.locale)
+         .where(deliveries.c.incident_id == incident_id, deliveries.c.status == "delivered",
+                deliveries.c.kind.in_(PAGING_KINDS))
+         .distinct())
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert_ignore(conn, deliveries, ["idem_key"]), rows)
+
+
+def take_rate(conn: Connection, subject: str, channel: str, window_start: datetime, limit: int) -> bool:
+    """Count one use of `channel` for `subject` in this window; False (not counted) when the limit is reached."""
+    key = (rate_counters.c.subject == subject, rate_counters.c.channel == channel,
+           rate_counters.c.window_start == window_start)
+    conn.execute(insert_ignore(conn, rate_counters, ["subject", "channel", "window_start"]),
+                 [{"subject": subject, "channel": channel, "window_start": window_start, "count": 0}])
+    took = conn.execute(update(rate_counters).where(*key, rate_counters.c.count < limit)
+                        .values(count=rate_counters.c.count + 1)).rowcount
+    return bool(took)
+
+
+def due_backlog(conn: Connection, now: datetime) -> int:
+    q = select(func.count()).select_from(escalation_steps).where(
+        escalation_steps.c.state.in_(DUE_STATES), escalation_steps.c.due_at <= now)
+    return int(conn.execute(q).scalar_one())
+
+
+def outbox_pending(conn: Connection) -> list[tuple[str, int]]:
+    q = (select(deliveries.c.channel, func.count()).where(deliveries.c.status == "pending")
+         .group_by(deliveries.c.channel))
+    return [(r[0], int(r[1])) for r in conn.execute(q)]
+
+
+def delivery_row(key: str, incident_id: int | None, group_key: str | None, step_seq: int | None, kind: str,
+                 channel: str, address: str, responder: str | None, locale: str, severity: str, due: datetime,
+                 note: str | None = None, fallback: Sequence[Sequence[str]] = ()) -> dict[str, Any]:
+    """A new outbox row, due at `due`."""
+    return {"idem_key": key, "incident_id": incident_id, "group_key": group_key, "step_seq": step_seq,
+            "kind": kind, "channel": channel, "address": address[:255], "responder": responder,
+            "locale": locale, "note": note, "fallback": [list(f) for f in fallback], "severity": severity,
+            "status": "pending", "attempts": 0, "due_at": due, "next_attempt_at": due, "claimed_by": None,
+            "claimed_until": None, "reference": None, "last_error": None, "created_at": due,
+            "finished_at": None}
+
+
+def gauges(conn: Connection, now: datetime) -> tuple[int, list[tuple[str, int]]]:
+    """(escalation steps due but not fired, pending deliveries per channel) for /metrics."""
+    return due_backlog(conn, now), outbox_pending(conn)

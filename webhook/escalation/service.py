@@ -1,0 +1,316 @@
+"""Escalation: policy snapshot when an incident opens, due steps fired from the database, ack/resolve stop it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from webhook.config import TocsinConfig
+from webhook.config.escalation import Digest, Policy
+from webhook.escalation import repo
+from webhook.escalation.contacts import Contact, resolve
+from webhook.escalation.routing import route
+from webhook.ingest.batch import BatchResult
+
+#: Which channels learn about a state change of an incident they were paged about (voice never: no calls for news).
+STATE_CHANNELS = {
+    "ack": ("slack", "pagerduty", "sms", "email"),
+    "resolve": ("slack", "pagerduty", "sms", "email"),
+    "update": ("slack", "pagerduty"),
+    "reminder": ("slack", "sms", "email"),
+    #: Runbook progress goes to chat only (a thread reply per line); never SMS or calls.
+    "remediation_progress": ("slack",),
+}
+
+
+def idem(*parts: object) -> str:
+    """Idempotency key from its parts; long ones (long addresses) are digested to fit the column."""
+    key = ":".join(str(p) for p in parts)
+    return key if len(key) <= 200 else key[:120] + "#" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def snapshot(policy: Policy) -> dict[str, Any]:
+    """The policy as JSON that validates back into the same Policy (durations in seconds, aliases kept)."""
+    out: dict[str, Any] = _jsonable(policy.model_dump(mode="python", by_alias=True, exclude_none=True))
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, timedelta):
+        return int(value.total_seconds())
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def defer(policy: Policy, at: datetime) -> datetime:
+    """`at`, or the next opening of the policy's active hours when `at` is outside them."""
+    windows = policy.active_hours
+    if not windows or any(w.contains(at) for w in windows):
+        return at
+    edges = sorted(e for w in windows for e in w.edges(at, at + timedelta(days=8)))
+    return next((e for e in edges if any(w.contains(e) for w in windows)), at)
+
+
+def firings(policy: Policy) -> list[tuple[int, int]]:
+    """One cycle of the chain as (step index, repetition), in the order they fall due."""
+    slots = [(i, k) for i, st in enumerate(policy.steps) for k in range(st.repeat + 1)]
+    return sorted(slots, key=lambda x: (policy.steps[x[0]].after + x[1] * policy.steps[x[0]].repeat_every, x))
+
+
+def offset(policy: Policy, step_index: int, cycle: int, rep: int = 0) -> timedelta:
+    st = policy.steps[step_index]
+    return cycle * policy.repeat_every + st.after + rep * st.repeat_every
+
+
+def next_position(policy: Policy, step_index: int, cycle: int, rep: int = 0) -> tuple[int, int, int] | None:
+    """(step index, cycle, repetition) that falls due after this one, or None at the end of the chain."""
+    slots = firings(policy)
+    j = slots.index((step_index, rep))
+    if j + 1 < len(slots):
+        return slots[j + 1][0], cycle, slots[j + 1][1]
+    return (0, cycle + 1, 0) if cycle < policy.repeat else None
+
+
+def next_digest(d: Digest, now: datetime) -> datetime:
+    tz = ZoneInfo(d.timezone)
+    local = now.astimezone(tz)
+    at = datetime.combine(local.date(), d.at, tzinfo=tz)
+    if at <= local:
+        at = datetime.combine(local.date() + timedelta(days=1), d.at, tzinfo=tz)
+    return at.astimezone(UTC)
+
+
+#: (conn, incident id, now) -> end of a remediation hold on the incident's escalation, None when not held.
+HeldUntil = Callable[[Connection, int, datetime], datetime | None]
+#: (conn, incident id, step number counted from 1, now): the escalation fired this step (remediation trigger).
+StepReached = Callable[[Connection, int, int, datetime], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    severity: str
+    lag: float
+
+
+class Escalation:
+    """The IncidentHooks of escalation plus the step timer; all of it rows in the caller's transaction."""
+
+    def __init__(self, cfg: TocsinConfig, worker_id: str) -> None:
+        self.cfg = cfg
+        self.worker_id = worker_id
+        #: Called (from the database thread) when a hook wrote work that is due now.
+        self.on_work: Callable[[], None] | None = None
+        #: Set when remediation is on (docs/runbooks.md, "Service integration"): the hold and the step trigger.
+        self.held_until: HeldUntil | None = None
+        self.step_reached: StepReached | None = None
+
+    def _kick(self) -> None:
+        if self.on_work is not None:
+            self.on_work()
+
+    # --- hooks ----------------------------------------------------------------------------------------
+    def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None:
+        opened_work = False
+        if result.opened:
+            opened_work = self._open(conn, [i for i, _ in result.opened], now, result.opened_rows)
+        for iid, _sev, _secs in result.resolved:
+            self._settle(conn, iid, "resolve", now)
+        for iid in sorted(set(result.reopened)):
+            self._reopen(conn, iid, now)
+        if self.cfg.escalation.renotify_on_new_alert and result.joined:
+            self._renotify(conn, sorted(set(result.joined) - set(result.reopened)), now)
+        if opened_work or result.resolved or result.joined or result.reopened:
+            self._kick()
+
+    def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
+                  detail: dict[str, Any]) -> None:
+        if action in ("ack", "resolve"):
+            self._settle(conn, incident_id, action, now)
+        elif action == "snooze":
+            repo.pause(conn, incident_id, now)
+            repo.cancel_paging(conn, incident_id, now)
+            self.state_updates(conn, incident_id, "update", now, f"snoozed by {actor}")
+        elif action == "unsnooze":
+            if not repo.resume(conn, incident_id, now):
+                repo.restart(conn, incident_id, now)
+            self.state_updates(conn, incident_id, "update", now, "snooze ended")
+        self._kick()
+
+    def _settle(self, conn: Connection, incident_id: int, kind: str, now: datetime) -> None:
+        stopped = repo.stop(conn, incident_id, now)
+        cancelled = repo.cancel_paging(conn, incident_id, now)
+        if stopped or cancelled:
+            repo.add_events(conn, [(incident_id, now, "escalation_stopped",
+                                    {"reason": kind, "steps_cancelled": stopped, "pages_cancelled": cancelled})])
+        self.state_updates(conn, incident_id, kind, now)
+
+    def state_updates(self, conn: Connection, incident_id: int, kind: str, now: datetime,
+                      note: str | None = None, seq: object = None) -> int:
+        """Tell every channel this incident reached about its new state (Slack in place, PagerDuty, SMS...)."""
+        rows = []
+        for r in repo.reached(conn, incident_id):
+            if r["channel"] not in STATE_CHANNELS[kind]:
+                continue
+            rows.append(repo.delivery_row(idem(incident_id, kind, seq or now.isoformat(), r["channel"], r["address"]),
+                                  incident_id, None, None, kind, r["channel"], r["address"], r["responder"],
+                                  r["locale"], "", now, note))
+        repo.insert_deliveries(conn, rows)
+        return len(rows)
+
+    def _reopen(self, conn: Connection, incident_id: int, now: datetime) -> None:
+        """A resolved incident flapped back open: its escalation starts over from step 1 of its snapshot."""
+        restarted = repo.restart(conn, incident_id, now)
+        if restarted:
+            repo.add_events(conn, [(incident_id, now, "escalation_restarted", {"reason": "flap", "runs": restarted})])
+
+    def _renotify(self, conn: Connection, ids: list[int], now: datetime) -> None:
+        for iid, inc in repo.incident_rows(conn, ids).items():
+            if inc["state"] == "acknowledged":
+                note = f"new alert joined ({inc['alert_count']} alerts)"
+                self.state_updates(conn, iid, "reminder", now, note, seq=f"n{inc['alert_count']}")
+
+    # --- opening ----------------------------------------------------------------------------------------
+    def _open(self, conn: Connection, ids: list[int], now: datetime, rows: dict[int, dict[str, Any]]) -> bool:
+        """Open escalation runs; `rows` holds each new incident's labels and severity from the ingest batch.
+
+        Returns whether any step or delivery was written (work for the worker; else there is nothing to wake).
+        """
+        esc = self.cfg.escalation
+        plans: list[tuple[int, Policy, str, str]] = []
+        events: list[tuple[int, datetime, str, dict[str, Any]]] = []
+        for iid in ids:
+            labels = rows[iid]["labels"]
+            matches = route(esc, labels, now)
+            if not matches and esc.policies:  # no policies at all: escalation is not set up, nothing to say
+                events.append((iid, now, "escalation", {"policy": None, "reason": "no route matched"}))
+            team = str(labels.get(esc.noise.team_label, ""))
+            plans += [(iid, esc.policy(m.policy), m.path, team) for m in matches]
+        storms = self._storms(conn, plans, now)
+        run_rows = [{"incident_id": iid, "policy": p.name, "route": path[:500], "snapshot": snapshot(p),
+                     "severity": rows[iid]["severity"], "team": team[:128],
+                     "group_key": storms.get(iid) if p.steps else self._digest_key(p, now),
+                     "state": "active", "opened_at": now, "updated_at": now}
+                    for iid, p, path, team in plans]
+        by_key = {(iid, p.name): p for iid, p, _, _ in plans}
+        steps, pages = [], []
+        for run_id, iid, name in repo.insert_runs(conn, run_rows):
+            policy = by_key[(iid, name)]
+            detail: dict[str, Any] = {"policy": name, "storm": storms.get(iid)}
+            if policy.steps:
+                due = defer(policy, now + offset(policy, 0, 0))
+                steps.append({"run_id": run_id, "incident_id": iid, "seq": 0, "step_index": 0, "cycle": 0,
+                              "rep": 0, "due_at": due, "state": "pending"})
+                detail["first_step_due"] = due.isoformat()
+            if policy.digest is not None:
+                pages += self._digest_pages(policy, iid, rows[iid]["severity"], now)
+                detail["digest_at"] = next_digest(policy.digest, now).isoformat()
+            events.append((iid, now, "escalation", detail))
+        repo.insert_steps(conn, steps)
+        repo.insert_deliveries(conn, pages)
+        repo.add_events(conn, events)
+        return bool(steps or pages)
+
+    def _storms(self, conn: Connection, plans: list[tuple[int, Policy, str, str]], now: datetime) -> dict[int, str]:
+        """Incidents beyond `storm_threshold` per team and minute share one storm key (one summary page)."""
+        limit = self.cfg.escalation.noise.storm_threshold
+        paged = {(iid, team) for iid, p, _, team in plans if p.steps}
+        if not limit or not paged:
+            return {}
+        counts = repo.team_counts_since(conn, {t for _, t in paged}, now - timedelta(minutes=1))
+        minute = now.replace(second=0, microsecond=0).isoformat()
+        out = {}
+        for iid, team in sorted(paged):
+            counts[team] = counts.get(team, 0) + 1
+            if counts[team] > limit:
+                out[iid] = f"storm:{team}:{minute}"
+        return out
+
+    def _digest_key(self, policy: Policy, now: datetime) -> str | None:
+        if policy.digest is None:
+            return None
+        return f"digest:{policy.name}:{next_digest(policy.digest, now).isoformat()}"
+
+    def _digest_pages(self, policy: Policy, iid: int, severity: str, now: datetime) -> list[dict[str, Any]]:
+        assert policy.digest is not None
+        key = self._digest_key(policy, now)
+        due = next_digest(policy.digest, now)
+        contacts = resolve(policy.digest.targets, self.cfg.oncall, self.cfg.channels, now)
+        return [repo.delivery_row(idem(key, c.channel.value, c.address), iid, key, None, "digest", c.channel.value,
+                          c.address, c.responder, c.locale, severity, due) for c in contacts]
+
+    # --- the timer --------------------------------------------------------------------------------------
+    def fire_due(self, conn: Connection, now: datetime, limit: int = 200) -> list[Fired]:
+        """Fire due steps once each: deliveries written, step marked, next step scheduled, one transaction."""
+        due = repo.claim_due_steps(conn, now, limit)
+        if not due:
+            return []
+        runs = repo.runs_by_id(conn, {s["run_id"] for s in due})
+        incs = repo.incident_rows(conn, {s["incident_id"] for s in due})
+        fired, steps, pages, events = [], [], [], []
+        for s in due:
+            run, inc = runs[s["run_id"]], incs[s["incident_id"]]
+            if inc["state"] != "triggered" or run["state"] != "active":
+                repo.mark_step(conn, s["id"], "cancelled", now)
+                continue
+            until = self.held_until(conn, inc["id"], now) if self.held_until is not None else None
+            if until is not None:
+                repo.hold_step(conn, s["id"], until)
+                events.append((inc["id"], now, "escalation_held", {
+                    "policy": run["policy"], "step": s["step_index"] + 1, "until": until.isoformat()}))
+                continue
+            policy = Policy.model_validate(run["snapshot"])
+            contacts = resolve(policy.steps[s["step_index"]].targets, self.cfg.oncall, self.cfg.channels, now)
+            rows, skipped = self._pages(conn, s, run, inc, contacts, now)
+            pages += rows
+            repo.mark_step(conn, s["id"], "fired", now, self.worker_id)
+            nxt = next_position(policy, s["step_index"], s["cycle"], s["rep"])
+            if nxt is not None:
+                delta = offset(policy, *nxt) - offset(policy, s["step_index"], s["cycle"], s["rep"])
+                steps.append({"run_id": run["id"], "incident_id": inc["id"], "seq": s["seq"] + 1,
+                              "step_index": nxt[0], "cycle": nxt[1], "rep": nxt[2],
+                              "due_at": defer(policy, s["due_at"] + delta), "state": "pending"})
+            events.append((inc["id"], now, "escalation_step", {
+                "policy": policy.name, "step": s["step_index"] + 1, "cycle": s["cycle"], "repeat": s["rep"],
+                "contacts": [f"{r['channel']}:{r['responder'] or r['address']}" for r in rows], "skipped": skipped}))
+            fired.append(Fired(str(inc["severity"]), (now - s["due_at"]).total_seconds()))
+            if self.step_reached is not None and s["rep"] == 0:
+                self.step_reached(conn, inc["id"], s["step_index"] + 1, now)
+        repo.insert_deliveries(conn, pages)
+        repo.insert_steps(conn, steps)
+        repo.add_events(conn, events)
+        return fired
+
+    def _pages(self, conn: Connection, step: dict[str, Any], run: dict[str, Any], inc: dict[str, Any],
+               contacts: list[Contact], now: datetime) -> tuple[list[dict[str, Any]], list[str]]:
+        noise = self.cfg.escalation.noise
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        storm = run["group_key"] if str(run["group_key"] or "").startswith("storm:") else None
+        rows, skipped = [], []
+        for c in contacts:
+            ch = c.channel.value
+            if c.responder and ch in ("sms", "voice"):
+                limit = noise.sms_per_hour if ch == "sms" else noise.voice_per_hour
+                if not repo.take_rate(conn, c.responder, ch, hour, limit):
+                    skipped.append(f"{ch}:{c.responder} (limit {limit}/h)")
+                    continue
+            due = now + c.delay
+            if storm:
+                key = idem(storm, run["policy"], step["seq"], ch, c.address)
+                rows.append(repo.delivery_row(key, inc["id"], storm, step["seq"], "storm_summary", ch, c.address,
+                                      c.responder, c.locale, inc["severity"], due + noise.storm_hold))
+                continue
+            key = idem(inc["id"], run["policy"], step["seq"], ch, c.address)
+            rows.append(repo.delivery_row(key, inc["id"], None, step["seq"], "trigger", ch, c.address, c.responder,
+                                  c.locale, inc["severity"], due, fallback=c.fallback))
+        return rows, skipped

@@ -1,0 +1,90 @@
+"""Tables of escalation: runs (policy snapshots), durable step timers, the delivery outbox, rate counters."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Table, Text, UniqueConstraint
+
+from webhook.incidents.tables import Id, Json, UTCDateTime, metadata
+
+escalation_runs = Table(
+    "escalation_runs", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, ForeignKey("incidents.id"), nullable=False),
+    Column("policy", String(64), nullable=False),
+    Column("route", String(500), nullable=False),
+    #: The policy as it was when the incident opened: later config edits do not change a running escalation.
+    Column("snapshot", Json, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("team", String(128), nullable=False),
+    #: Storm or digest the incident is collected into (one message for many incidents).
+    Column("group_key", String(200)),
+    Column("state", String(16), nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("incident_id", "policy", name="uq_escalation_runs_incident_policy"),
+    Index("ix_escalation_runs_team_opened", "team", "opened_at"),
+    Index("ix_escalation_runs_group", "group_key"),
+)
+
+escalation_steps = Table(
+    "escalation_steps", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("escalation_runs.id"), nullable=False),
+    Column("incident_id", Id, nullable=False),
+    #: Position in the run's timer chain (cycles flattened); each (run, seq) fires at most once.
+    Column("seq", Integer, nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("cycle", Integer, nullable=False),
+    #: Repetition of the step within its cycle (Step.repeat); 0 is the first notification.
+    Column("rep", Integer, nullable=False, server_default="0"),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),  # pending, paused, fired, cancelled
+    Column("paused_at", UTCDateTime),
+    Column("fired_at", UTCDateTime),
+    Column("fired_by", String(64)),
+    UniqueConstraint("run_id", "seq", name="uq_escalation_steps_run_seq"),
+    Index("ix_escalation_steps_state_due", "state", "due_at"),
+    Index("ix_escalation_steps_incident", "incident_id"),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    #: incident (or storm/digest group), run step, target and channel, kind and sequence for updates.
+    Column("idem_key", String(255), nullable=False),
+    Column("incident_id", Id, ForeignKey("incidents.id")),
+    Column("group_key", String(200)),
+    Column("step_seq", Integer),
+    Column("kind", String(32), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(255), nullable=False),
+    Column("responder", String(64)),
+    Column("locale", String(8), nullable=False),
+    Column("note", Text),
+    #: Other (channel, address) pairs of the same person, tried in order on a permanent failure (critical).
+    Column("fallback", Json, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # pending, delivered, failed, cancelled
+    Column("attempts", Integer, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    #: Due time of the next attempt; a claim moves it to the end of the lease, so a crashed claim is retried.
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UTCDateTime),
+    Column("reference", String(500)),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    UniqueConstraint("idem_key", name="uq_deliveries_idem_key"),
+    Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+    Index("ix_deliveries_incident_channel", "incident_id", "channel", "address"),
+)
+
+rate_counters = Table(
+    "rate_counters", metadata,
+    Column("subject", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False),
+    PrimaryKeyConstraint("subject", "channel", "window_start", name="pk_rate_counters"),
+)

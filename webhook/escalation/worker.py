@@ -1,0 +1,128 @@
+"""Runs escalation in the service: registers the hooks, fires due steps and drains the outbox on every tick."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from webhook import metrics
+from webhook.config import TocsinConfig
+from webhook.escalation.service import Escalation
+from webhook.notifiers.outbox import MAX_JOBS_PER_DRAIN, Outbox
+from webhook.notifiers.registry import build_notifiers, routing_keys
+from webhook.store.db import Database, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+STEPS_PER_TRANSACTION = 200
+MAX_ROUNDS = 50
+
+
+class EscalationWorker:
+    """One per process. The truth is in the tables: this object only holds clients and a lock."""
+
+    def __init__(self, cfg: TocsinConfig, db: Database, clock: Callable[[], datetime]) -> None:
+        self.worker_id = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._db, self._clock = db, clock
+        self._cfg_delivery_concurrency = cfg.escalation.delivery.concurrency
+        self._sessions: list[aiohttp.ClientSession] = []
+        self.escalation = Escalation(cfg, self.worker_id)
+        self.outbox = Outbox(db, cfg.escalation.delivery, build_notifiers(cfg, clock, self._session),
+                             routing_keys(cfg), clock, self.worker_id, cfg.server.public_url)
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        """A long-lived connection pool for one notifier (kept-alive connections; closed in close())."""
+        limit = self._cfg_delivery_concurrency
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit))
+        self._sessions.append(session)
+        return session
+
+    async def tick(self, now: datetime | None = None) -> int:
+        """Fire every due step (in transactions of up to 200), then send what is due. Returns steps fired."""
+        total = await self.fire(now)
+        await self.outbox.drain()
+        return total
+
+    async def fire(self, now: datetime | None = None) -> int:
+        """Fire every due step; a drain already running is told to look for the deliveries written."""
+        async with self._lock:
+            total = 0
+            for _ in range(MAX_ROUNDS):  # a step that fired may leave its successor overdue (after downtime)
+                fired = await self._db.write(self.escalation.fire_due, now or self._clock(), STEPS_PER_TRANSACTION)
+                for f in fired:
+                    metrics.ESCALATION_STEPS.labels(f.severity).inc()
+                    metrics.ESCALATION_STEP_LAG.observe(max(f.lag, 0.0))
+                total += len(fired)
+                if not fired:
+                    break
+            return total
+
+    def start_immediate(self) -> None:
+        """Work written by a hook (a new incident, an ack) is done right after its commit, not at the next tick.
+
+        Steps are fired as soon as they are written; sending runs beside it in its own task for as long as
+        there is work, so a burst of new incidents is not held up behind the sends of the earlier ones.
+        """
+        loop = asyncio.get_running_loop()
+        def wake() -> None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+        self.escalation.on_work = wake
+        self._task = loop.create_task(self._run(), name="tocsin-escalation")
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.fire()
+            except StorageUnavailable as exc:
+                log.warning("escalation work skipped: %s", exc)
+            except Exception:  # the next tick tries again; the rows are still there
+                log.exception("escalation work failed")
+            self.outbox.poke()
+            if self._sender is None or self._sender.done():
+                self._sender = asyncio.get_running_loop().create_task(self._send(), name="tocsin-outbox")
+
+    async def _send(self) -> None:
+        try:
+            while await self.outbox.drain() >= MAX_JOBS_PER_DRAIN:
+                pass  # bounded calls, repeated while the backlog lasts
+        except StorageUnavailable as exc:
+            log.warning("outbox drain skipped: %s", exc)
+        except Exception:  # the next tick tries again; the rows are still there
+            log.exception("outbox drain failed")
+
+    async def close(self) -> None:
+        for task in (self._task, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for session in self._sessions:
+            await session.close()
+
+
+def gauges_text(stats: tuple[int, list[tuple[str, int]]]) -> bytes:
+    """tocsin_escalation_backlog and tocsin_outbox_pending{channel}, read from the database at scrape time."""
+    backlog, pending = stats
+    reg = CollectorRegistry(auto_describe=True)
+    Gauge("tocsin_escalation_backlog", "Escalation steps due but not yet fired.", registry=reg).set(backlog)
+    g = Gauge("tocsin_outbox_pending", "Deliveries waiting in the outbox (due or retrying).", ["channel"],
+              registry=reg)
+    for channel, n in pending:
+        g.labels(channel).set(n)
+    return bytes(generate_latest(reg))

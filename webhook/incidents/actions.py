@@ -1,0 +1,143 @@
+"""Incident queries and human actions (ack, resolve, snooze) with their timeline entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from webhook.incidents.model import OPEN_STATES, State, TransitionError, transition
+from webhook.incidents.tables import alerts, incident_events, incidents
+
+MAX_PAGE = 500
+
+
+class NotFound(LookupError):
+    """No incident with that id."""
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    state: list[str] | None = None
+    severity: list[str] | None = None
+    labels: dict[str, str] | None = None
+    limit: int = 100
+    before_id: int | None = None
+
+
+def _row(r: Any) -> dict[str, Any]:
+    d = dict(r._mapping)
+    for k, v in list(d.items()):
+        if isinstance(v, datetime):
+            d[k] = v.isoformat()
+    return d
+
+
+def list_incidents(conn: Connection, f: IncidentFilter) -> list[dict[str, Any]]:
+    q = select(incidents).order_by(incidents.c.id.desc()).limit(min(max(f.limit, 1), MAX_PAGE))
+    if f.state:
+        q = q.where(incidents.c.state.in_(f.state))
+    if f.severity:
+        q = q.where(incidents.c.severity.in_(f.severity))
+    for name, value in (f.labels or {}).items():
+        q = q.where(incidents.c.labels[name].as_string() == value)
+    if f.before_id is not None:
+        q = q.where(incidents.c.id < f.before_id)
+    return [_row(r) for r in conn.execute(q).all()]
+
+
+def get_incident(conn: Connection, incident_id: int, timeline_limit: int = 1000) -> dict[str, Any]:
+    row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
+    if row is None:
+        raise NotFound(incident_id)
+    out = _row(row)
+    out["alerts"] = [_row(r) for r in conn.execute(
+        select(alerts).where(alerts.c.incident_id == incident_id).order_by(alerts.c.id).limit(timeline_limit))]
+    out["timeline"] = [_row(r) for r in conn.execute(
+        select(incident_events).where(incident_events.c.incident_id == incident_id)
+        .order_by(incident_events.c.id).limit(timeline_limit))]
+    return out
+
+
+class ActionHook(Protocol):
+    def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
+                  detail: dict[str, Any]) -> None: ...
+
+
+def act(conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
+        until: datetime | None = None, note: str = "", hooks: ActionHook | None = None) -> dict[str, Any]:
+    """Apply ack/resolve/snooze by `actor`; the row lock keeps concurrent replicas from racing."""
+    q = select(incidents.c.state, incidents.c.opened_at, incidents.c.acked_at).where(incidents.c.id == incident_id)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    row = conn.execute(q).first()
+    if row is None:
+        raise NotFound(incident_id)
+    state = State(row.state)
+    if action == "ack" and state is State.ACKNOWLEDGED:
+        return {"state": state.value, "changed": False}  # idempotent: a second ack from another channel
+    if action == "resolve" and state is State.RESOLVED:
+        return {"state": state.value, "changed": False}
+    nxt = transition(state, action)
+    values: dict[str, Any] = {"state": nxt.value, "updated_at": now}
+    if action == "ack":
+        values.update(acked_at=now, acked_by=actor, snoozed_until=None)
+    elif action == "resolve":
+        values.update(resolved_at=now, resolved_by=actor, resolve_after=None, snoozed_until=None)
+    elif action == "snooze":
+        if until is None or until <= now:
+            raise TransitionError("snooze needs a time in the future")
+        values.update(snoozed_until=until)
+    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(**values))
+    detail: dict[str, Any] = {"from": state.value, "to": nxt.value}
+    if until is not None:
+        detail["until"] = until.isoformat()
+    if note:
+        detail["note"] = note[:2000]
+    kind = {"ack": "acknowledged", "resolve": "resolved", "snooze": "snoozed"}.get(action, action)
+    conn.execute(insert(incident_events).values(incident_id=incident_id, at=now, kind=kind, actor=actor,
+                                                detail=detail))
+    if hooks is not None:
+        hooks.on_action(conn, incident_id, action, actor, now, detail)
+    first_ack = action == "ack" and row.acked_at is None
+    return {"state": nxt.value, "changed": True, "opened_at": row.opened_at, "first_ack": first_ack}
+
+
+def wake_snoozed(conn: Connection, now: datetime, hooks: ActionHook | None = None) -> list[int]:
+    """Snoozed incidents whose time is up go back to triggered."""
+    ids = [r.id for r in conn.execute(select(incidents.c.id).where(
+        incidents.c.state == State.SNOOZED.value, incidents.c.snoozed_until <= now))]
+    for i in ids:
+        conn.execute(update(incidents).where(incidents.c.id == i).values(
+            state=State.TRIGGERED.value, snoozed_until=None, updated_at=now))
+        conn.execute(insert(incident_events).values(incident_id=i, at=now, kind="unsnoozed", actor="tocsin",
+                                                    detail={}))
+        if hooks is not None:
+            hooks.on_action(conn, i, "unsnooze", "tocsin", now, {})
+    return ids
+
+
+def resolve_quiet(conn: Connection, now: datetime, hooks: ActionHook | None = None) -> list[int]:
+    """Flapping incidents whose alerts stayed resolved for the quiet period resolve now."""
+    ids = [r.id for r in conn.execute(select(incidents.c.id).where(
+        incidents.c.state.in_([s.value for s in OPEN_STATES]), incidents.c.firing_alerts == 0,
+        incidents.c.resolve_after.is_not(None), incidents.c.resolve_after <= now))]
+    for i in ids:
+        conn.execute(update(incidents).where(incidents.c.id == i).values(
+            state=State.RESOLVED.value, resolved_at=now, resolved_by="tocsin", resolve_after=None,
+            updated_at=now))
+        detail = {"reason": "quiet period after flapping"}
+        conn.execute(insert(incident_events).values(incident_id=i, at=now, kind="resolved", actor="tocsin",
+                                                    detail=detail))
+        if hooks is not None:
+            hooks.on_action(conn, i, "resolve", "tocsin", now, detail)
+    return ids
+
+
+def open_counts(conn: Connection) -> list[tuple[str, str, int]]:
+    """(severity, state, count) of incidents not resolved, for the /metrics gauge."""
+    q = select(incidents.c.severity, incidents.c.state, func.count()).where(
+        incidents.c.state != State.RESOLVED.value).group_by(incidents.c.severity, incidents.c.state)
+    return [(r[0], r[1], int(r[2])) for r in conn.execute(q)]

@@ -1,0 +1,345 @@
+"""The ingest process: `tocsin serve` decides and commits webhook payloads in a child process.
+
+One Python process runs on one core at a time (the GIL). The HTTP process (uvicorn, the API, escalation)
+authenticates, reads, validates and prepares each webhook body; the ingest process makes the dedup decisions,
+writes and commits (group commit, `webhook.ingest.Ingestor`, with the same in-transaction hooks), then tells
+the HTTP process which payloads are durable, and only then does the HTTP process answer 2xx. On two cores this
+roughly doubles what one process can ingest (docs/benchmarks.md).
+
+Nothing of record lives in either process: a payload is acknowledged only after the ingest process reported
+its commit. If the ingest process dies, every payload in flight gets 503 (Alertmanager retries it), readiness
+turns false, and the HTTP process starts a new one. If the HTTP process dies, the ingest process reads EOF
+(and the kernel signals it: PR_SET_PDEATHSIG) and exits.
+
+Protocol over a socketpair: frames of a 4-byte big-endian length and a msgpack message.
+  HTTP -> ingest: the pickled TocsinConfig (first frame only), then [request id, PreparedPayload] per payload
+  ingest -> HTTP: [0] ready, then [1, [[request id, error or None], ...], [BatchSummary...], kick] in bulk
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import ctypes
+import functools
+import gc
+import logging
+import os
+import pickle
+import signal
+import socket
+import struct
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from webhook.config import TocsinConfig
+from webhook.escalation.service import Escalation
+from webhook.incidents.events import Hooks
+from webhook.ingest.batch import PreparedPayload
+from webhook.ingest.writer import BatchSummary, Ingestor, observe, utcnow
+from webhook.remediation.bridge import hold_escalation
+from webhook.remediation.service import RemediationRequests, remediation_on
+from webhook.store.db import Database, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+_LEN = struct.Struct(">I")
+_SUBMIT = msgspec.msgpack.Decoder(tuple[int, PreparedPayload])
+_REPLY = msgspec.msgpack.Decoder(tuple[int, list[tuple[int, str | None]], list[BatchSummary], bool])
+_ENCODE = msgspec.msgpack.Encoder()
+RESULTS = 1
+READY = _ENCODE.encode((0,))
+#: Read-ahead of the socket streams: everything waiting joins the next batch (64 KiB would cap it at ~15).
+_BUFFER = 16 * 1024 * 1024
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+    (n,) = _LEN.unpack(await reader.readexactly(4))
+    return await reader.readexactly(n)
+
+
+def _frame(body: bytes) -> bytes:
+    return _LEN.pack(len(body)) + body
+
+
+def tune_gc() -> None:
+    """Called by both processes once started. Everything built so far (modules, schemas, the app) is frozen out
+    of the cyclic GC, and young collections run after 20,000 net allocations instead of 700: an alert storm
+    allocates and frees many small objects per request, nearly all freed by reference counting, and full
+    collections scanning the whole heap cost ~10 % of ingest throughput (docs/benchmarks.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
+# --- the HTTP process side --------------------------------------------------------------------------------
+
+
+class ProcessIngestor:
+    """IngestSink that hands payloads to the ingest process and waits for its report of the commit."""
+
+    def __init__(self, cfg: TocsinConfig, *, on_kick: Callable[[], None] = lambda: None,
+                 restart_delay: float = 1.0) -> None:
+        self._cfg, self._on_kick, self._restart_delay = cfg, on_kick, restart_delay
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._deadlines: collections.deque[tuple[float, int]] = collections.deque()
+        self._outgoing: list[bytes] = []
+        self._next_id = 0
+        self._writer: asyncio.StreamWriter | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._expiry: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._stopping = False
+        self.starts = 0
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._supervise(), name="tocsin-ingest-process")
+        self._expiry = loop.create_task(self._expire(), name="tocsin-ingest-deadlines")
+
+    async def wait_ready(self, within: float = 60.0) -> None:
+        async with asyncio.timeout(within):
+            await self._ready.wait()
+
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    async def submit(self, payload: PreparedPayload) -> None:
+        writer = self._writer
+        if not self._ready.is_set() or writer is None:
+            raise StorageUnavailable("ingest process is not running")
+        self._next_id += 1
+        rid = self._next_id
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._pending[rid] = fut
+        # deadlines in submission order, checked by _expire (one timer for all, not one per request)
+        self._deadlines.append((loop.time() + self._cfg.ingest.commit_timeout.total_seconds(), rid))
+        self._outgoing.append(_frame(_ENCODE.encode((rid, payload))))
+        if len(self._outgoing) == 1:  # one write per loop turn for all payloads submitted in it
+            loop.call_soon(self._flush, writer)
+        try:
+            await fut
+        finally:
+            self._pending.pop(rid, None)
+
+    def _flush(self, writer: asyncio.StreamWriter) -> None:
+        frames, self._outgoing = self._outgoing, []
+        if frames and not writer.is_closing():
+            writer.write(b"".join(frames))
+
+    async def _expire(self) -> None:
+        """Fail requests whose commit was not reported within ingest.commit_timeout (granularity 0.25 s)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(0.25)
+            now = loop.time()
+            while self._deadlines and self._deadlines[0][0] <= now:
+                fut = self._pending.get(self._deadlines.popleft()[1])
+                if fut is not None and not fut.done():
+                    fut.set_exception(StorageUnavailable("commit did not finish in time"))
+            while self._deadlines and self._deadlines[0][1] not in self._pending:
+                self._deadlines.popleft()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._writer is not None:
+            self._writer.close()  # EOF: the ingest process finishes its batch and exits
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            try:
+                async with asyncio.timeout(5):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        for task in (self._task, self._expiry):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._fail_all("shutting down")
+
+    def _fail_all(self, why: str) -> None:
+        self._ready.clear()
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(StorageUnavailable(why))
+        self._pending.clear()
+
+    async def _supervise(self) -> None:
+        while not self._stopping:
+            try:
+                await self._run_once()
+            except (OSError, asyncio.IncompleteReadError, msgspec.MsgspecError) as exc:
+                if not self._stopping:
+                    log.warning("ingest process connection lost: %s", exc)
+            finally:
+                self._fail_all("ingest process is not running")
+                self._writer = None
+                if self._proc is not None and self._proc.returncode is None:
+                    self._proc.kill()
+                    await self._proc.wait()
+            if not self._stopping:
+                code = self._proc.returncode if self._proc is not None else None
+                log.error("ingest process exited (%s); starting a new one in %.1f s", code, self._restart_delay)
+                await asyncio.sleep(self._restart_delay)
+
+    async def _run_once(self) -> None:
+        parent, child = socket.socketpair()
+        try:
+            # our own interpreter and module; the only argument is the inherited socket's descriptor
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "webhook.ingest.process", str(child.fileno()), pass_fds=[child.fileno()])
+        finally:
+            child.close()
+        self.starts += 1
+        reader, writer = await asyncio.open_connection(sock=parent, limit=_BUFFER)
+        writer.write(_frame(pickle.dumps(self._cfg)))
+        if await _read_frame(reader) != READY:
+            raise OSError("ingest process did not report ready")
+        self._writer = writer
+        self._ready.set()
+        log.info("ingest process %d ready", self._proc.pid)
+        while True:
+            _, results, summaries, kick = _REPLY.decode(await _read_frame(reader))
+            for rid, error in results:
+                fut = self._pending.get(rid)
+                if fut is not None and not fut.done():
+                    if error is None:
+                        fut.set_result(None)
+                    else:
+                        fut.set_exception(StorageUnavailable(error))
+            for s in summaries:
+                observe(s)
+            if kick:
+                self._on_kick()
+
+
+# --- the ingest process ------------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when the parent dies (the socket's EOF covers the rest)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class _Replies:
+    """Results, batch summaries and escalation wake-ups, sent together once per loop turn."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.results: list[tuple[int, str | None]] = []
+        self.summaries: list[BatchSummary] = []
+        self.kick = False
+        self._scheduled = False
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def result(self, rid: int, fut: asyncio.Future[None]) -> None:
+        exc = fut.exception() if not fut.cancelled() else StorageUnavailable("cancelled")
+        self.results.append((rid, None if exc is None else str(exc)[:300] or type(exc).__name__))
+        self._schedule()
+
+    def summary(self, s: BatchSummary) -> None:
+        self.summaries.append(s)
+        self._schedule()
+
+    def wake(self) -> None:
+        self.kick = True
+        self._schedule()
+
+    def flush(self) -> None:
+        self._scheduled = False
+        msg: tuple[Any, ...] = (RESULTS, self.results, self.summaries, self.kick)
+        self.results, self.summaries, self.kick = [], [], False
+        if not self.writer.is_closing():
+            self.writer.write(_frame(_ENCODE.encode(msg)))
+
+
+def build_ingest_hooks(cfg: TocsinConfig, wake: Callable[[], None]) -> Hooks:
+    """The hooks `create_app` registers for ingest, in the same order, without the workers' clients."""
+    hooks = Hooks()
+    escalation = Escalation(cfg, f"{socket.gethostname()[:32]}:{os.getpid()}:ingest")
+    if remediation_on(cfg.remediation):
+        hooks.add(RemediationRequests(cfg.remediation))  # before escalation, as in create_app
+        hold_escalation(escalation, cfg.remediation)
+    escalation.on_work = wake
+    hooks.add(escalation)
+    return hooks
+
+
+async def _serve(sock: socket.socket) -> None:
+    reader, writer = await asyncio.open_connection(sock=sock, limit=_BUFFER)
+    # the first frame comes from our parent over the private socketpair it created for us
+    cfg: TocsinConfig = pickle.loads(await _read_frame(reader))  # noqa: S301
+    logging.basicConfig(level=os.environ.get("TOCSIN_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s ingest %(name)s: %(message)s")
+    db = Database.from_url(cfg.database_url(), sqlite_synchronous=cfg.database.sqlite_synchronous,
+                           pool_size=cfg.database.pool_size)
+    out = _Replies(writer)
+    loop = asyncio.get_running_loop()
+
+    def wake() -> None:  # escalation's hook runs on the database thread
+        loop.call_soon_threadsafe(out.wake)
+
+    hooks = build_ingest_hooks(cfg, wake)
+    # SQLite: the whole transaction on this process's event loop, which has nothing else to do meanwhile
+    # (the next payloads wait in the socket buffer); no GIL hand-offs to a writer thread.
+    ingestor = Ingestor(db, cfg, utcnow, hooks=hooks, observer=out.summary, on_loop=True)
+    ingestor.start()
+    tune_gc()
+    writer.write(_frame(READY))
+    try:
+        while True:
+            try:
+                frame = await _read_frame(reader)
+            except asyncio.IncompleteReadError:
+                break  # the HTTP process closed the socket or died
+            rid, payload = _SUBMIT.decode(frame)
+            try:
+                fut = ingestor.enqueue(payload)
+            except StorageUnavailable as exc:
+                out.results.append((rid, str(exc)))
+                out.flush()
+                continue
+            fut.add_done_callback(functools.partial(out.result, rid))
+    finally:
+        await ingestor.stop()
+        await asyncio.sleep(0)  # let the futures' callbacks record their outcome
+        out.flush()
+        with contextlib.suppress(OSError):
+            await writer.drain()
+        writer.close()
+        db.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us by EOF
+    sock = socket.socket(fileno=int(args[0]))
+    try:
+        import uvloop
+
+        uvloop.run(_serve(sock))
+    except ImportError:
+        asyncio.run(_serve(sock))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Group commit: requests hand their payload to one writer loop and get their answer after the commit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, Protocol
+
+from webhook import metrics
+from webhook.config import TocsinConfig
+from webhook.incidents.model import incident_key, key_labels_for, severity_of
+from webhook.ingest.batch import (
+    BatchHook,
+    BatchResult,
+    PreparedAlert,
+    PreparedPayload,
+    finish_batch,
+    ingest_batch,
+    plan_batch,
+    start_batch,
+)
+from webhook.ingest.payload import (
+    ZERO_TIME,
+    SlowPath,
+    WebhookPayload,
+    WirePayload,
+    decode_fast,
+    fingerprint_of,
+    parse_payload,
+    stamp,
+)
+from webhook.store.db import Database, StorageUnavailable
+from webhook.store.raw import json_text
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def prepare(payload: WebhookPayload | WirePayload, cfg: TocsinConfig) -> PreparedPayload:
+    """Everything about a payload that needs no database: identities, incident keys, severity.
+
+    A fast-decoded payload carries its timestamps as text (`stamp` raises SlowPath for one that needs the
+    pydantic models); a pydantic one carries datetimes.
+    """
+    when: Callable[[Any], datetime] = stamp if isinstance(payload, WirePayload) else _utc
+    out = []
+    for a in payload.alerts:
+        ends = when(a.endsAt) if a.endsAt is not None else None
+        out.append(_prepared(fingerprint_of(a.fingerprint, a.labels), when(a.startsAt), a.status, a.labels,
+                             a.annotations, ends if ends is not None and ends > ZERO_TIME else None,
+                             a.generatorURL, cfg))
+    return PreparedPayload(payload.receiver, payload.groupKey, payload.status, payload.truncatedAlerts, out)
+
+
+def decode(body: bytes, cfg: TocsinConfig) -> PreparedPayload:
+    """A webhook body, validated and prepared; raises PayloadError naming the fields of a bad one.
+
+    msgspec decodes the usual body; whatever it does not accept as is goes through the pydantic models,
+    which decide (and explain) exactly as before, so both paths accept the same payloads with the same values.
+    """
+    try:
+        return prepare(decode_fast(body), cfg)
+    except SlowPath:
+        return prepare(parse_payload(body), cfg)
+
+
+def _utc(value: datetime) -> datetime:
+    """pydantic's datetime as UTC; one without a zone is taken as UTC (Alertmanager always sends one)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: (key label names, their values) -> (incident key, key labels): a memo of a pure function, not state
+_KEYS: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[str, str]] = {}
+
+
+def _prepared(fingerprint: str, starts_at: datetime, status: str, labels: dict[str, str],
+              annotations: dict[str, str], ends_at: datetime | None, generator_url: str,
+              cfg: TocsinConfig) -> PreparedAlert:
+    names = key_labels_for(labels, cfg.incidents)
+    values = tuple([labels.get(n, "") for n in names])
+    memo = (tuple(names), values)
+    key = _KEYS.get(memo)
+    if key is None:
+        if len(_KEYS) >= 65536:
+            _KEYS.clear()
+        key = _KEYS[memo] = (incident_key(labels, names), json_text(dict(zip(names, values, strict=True))))
+    return PreparedAlert(fingerprint, starts_at, status, json_text(labels), json_text(annotations, canonical=True),
+                         ends_at, generator_url, key[0], key[1], severity_of(labels))
+
+
+_Item = tuple[PreparedPayload, "asyncio.Future[None]"]
+
+
+class BatchSummary(NamedTuple):
+    """What a committed batch did, for the metrics (sent from the ingest process to the HTTP process)."""
+
+    payloads: int
+    reasons: dict[str, int]
+    opened: list[str]  # severities of the incidents opened
+    resolved: list[tuple[str, float]]  # (severity, seconds open) of the incidents resolved
+    truncated: int
+
+
+def summarize(n: int, result: BatchResult) -> BatchSummary:
+    return BatchSummary(n, dict(result.reasons), [sev for _, sev in result.opened],
+                        [(sev, secs) for _, sev, secs in result.resolved], result.truncated)
+
+
+def observe(s: BatchSummary) -> None:
+    metrics.INGEST_BATCH_SIZE.observe(s.payloads)
+    for reason, count in s.reasons.items():
+        metrics.DEDUP_DECISIONS.labels(reason).inc(count)
+    for sev in s.opened:
+        metrics.INCIDENTS_OPENED.labels(sev).inc()
+    for sev, secs in s.resolved:
+        metrics.INCIDENT_TIME_TO_RESOLVE.labels(sev).observe(secs)
+    if s.truncated:
+        metrics.WEBHOOK_TRUNCATED_ALERTS.inc(s.truncated)
+
+
+class IngestSink(Protocol):
+    """Where the webhook hands prepared payloads: the in-process Ingestor or the ingest process."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def submit(self, payload: PreparedPayload) -> None:
+        """Return once the payload is committed; raise StorageUnavailable otherwise."""
+        ...
+
+    def ready(self) -> bool:
+        """Whether payloads can be committed now (the readiness probe reports it)."""
+        ...
+
+
+class Ingestor:
+    """One writer task drains the queue and commits up to max_batch payloads per transaction."""
+
+    def __init__(self, db: Database, cfg: TocsinConfig, clock: Clock = utcnow,
+                 hooks: BatchHook | None = None, observer: Callable[[BatchSummary], None] = observe,
+                 on_loop: bool = False) -> None:
+        self._db, self._cfg, self._clock, self._hooks = db, cfg, clock, hooks
+        self._observer = observer
+        sqlite = db.dialect == "sqlite"
+        #: loop: the whole transaction on the event loop (the ingest process, which has nothing else to do);
+        #: split: decisions on the loop, reads, writes and the commit on the writer thread; thread: all there
+        self._mode = "loop" if on_loop and sqlite else "split" if cfg.ingest.inline_sqlite and sqlite else "thread"
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="tocsin-ingest")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        while not self._queue.empty():  # nothing acknowledged: they get 503 and Alertmanager retries
+            _, fut = self._queue.get_nowait()
+            if not fut.done():
+                fut.set_exception(StorageUnavailable("shutting down"))
+
+    def ready(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def enqueue(self, payload: PreparedPayload) -> asyncio.Future[None]:
+        """Queue a payload; the future resolves once it is committed (StorageUnavailable otherwise)."""
+        if not self.ready():
+            raise StorageUnavailable("ingest writer is not running")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((payload, fut))
+        return fut
+
+    async def submit(self, payload: PreparedPayload) -> None:
+        """Return once the payload is committed; raise StorageUnavailable otherwise."""
+        fut = self.enqueue(payload)
+        try:
+            async with asyncio.timeout(self._cfg.ingest.commit_timeout.total_seconds()):
+                await fut
+        except TimeoutError as exc:
+            raise StorageUnavailable("commit did not finish in time") from exc
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._cfg.ingest.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[_Item]) -> None:
+        payloads, now, flap, hooks = [p for p, _ in batch], self._clock(), self._cfg.incidents.flap, self._hooks
+        try:
+            if self._mode == "loop":
+                result = self._db.run_write(ingest_batch, payloads, now, flap, hooks)
+            elif self._mode == "split":
+                items = [a for p in payloads for a in p.alerts]
+                result = await self._db.write_split(
+                    lambda conn: start_batch(conn, items, now, flap),
+                    lambda b: plan_batch(b, payloads),
+                    lambda conn, planned: finish_batch(planned, hooks))
+            else:
+                result = await self._db.write(ingest_batch, payloads, now, flap, hooks)
+        except StorageUnavailable as exc:
+            if len(batch) > 1:
+                # Isolate a payload that breaks the batch so the others still commit.
+                for item in batch:
+                    await self._commit([item])
+                return
+            log.warning("ingest transaction failed: %s", exc)
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        except Exception as exc:  # a bug must not kill the writer loop
+            log.exception("ingest failed unexpectedly")
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(StorageUnavailable(f"internal error: {type(exc).__name__}"))
+            return
+        for _, fut in batch:
+            if not fut.done():
+                fut.set_result(None)
+        self._observer(summarize(len(batch), result))

@@ -1,0 +1,305 @@
+"""Incident -> remediator: run requests, the worker, timeline events, escalation hold (docs/runbooks.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection
+
+from remediator.cluster import Cluster, ClusterError
+from remediator.engine import Alert, Engine
+from remediator.events import EventKind, RunEvent
+from remediator.kube import ClusterAccess, connect
+from remediator.loader import load_runbooks
+from remediator.prometheus import Prometheus
+from remediator.records import ApprovalDecision, ApprovalRecord, Outcome, RunRecord, RunStatus, StepOutcome
+from remediator.runbook import Runbook
+from remediator.settings import EngineSettings
+from webhook import metrics
+from webhook.config.remediation import RemediationConfig
+from webhook.escalation import repo as escalation_repo
+from webhook.incidents import actions as incident_repo
+from webhook.incidents.events import Hooks
+from webhook.incidents.model import OPEN_STATES
+from webhook.ingest.batch import BatchResult
+from webhook.ingest.writer import Clock
+from webhook.remediation import run_requests as requests
+from webhook.remediation.run_store import SqlRunStore, decide_approval_once, run_pk, waiting_runs_of_resolved_incidents
+from webhook.store.db import Database, StorageUnavailable
+
+log = logging.getLogger(__name__)
+ACTOR = "tocsin-remediation"
+Sleep = Callable[[float], Awaitable[None]]
+#: Called with every progress event after it is on the timeline (the escalation side posts it to channels).
+EventListener = Callable[[RunEvent], Awaitable[None]]
+_KINDS = {EventKind.STARTED: "remediation_started", EventKind.PROGRESS: "remediation_progress",
+          EventKind.MESSAGE: "remediation_message", EventKind.AWAITING_APPROVAL: "remediation_approval",
+          EventKind.VERIFYING: "remediation_verifying"}
+_OPEN = {s.value for s in OPEN_STATES}
+
+
+def timeline_kind(event: RunEvent) -> str:
+    """remediation_started/progress/message/approval/verifying, or remediation_<outcome> when finished."""
+    if event.kind is EventKind.FINISHED:
+        return f"remediation_{event.outcome or 'finished'}"
+    return _KINDS[event.kind]
+
+
+class RemediationMetrics:
+    """remediator's metric hooks onto webhook.metrics."""
+
+    def run_finished(self, runbook_id: str, outcome: Outcome) -> None:
+        metrics.REMEDIATION_RUNS.labels(runbook_id, outcome.value).inc()
+
+    def action_attempted(self, action: str, outcome: StepOutcome) -> None:
+        metrics.REMEDIATION_ACTIONS.labels(action, outcome.value).inc()
+
+    def guard_refused(self, guard: str) -> None:
+        metrics.REMEDIATION_GUARD_REFUSALS.labels(guard).inc()
+
+    def verified_after(self, runbook_id: str, seconds: float) -> None:
+        metrics.REMEDIATION_VERIFY_SECONDS.labels(runbook_id).observe(seconds)
+
+
+class HttpCaller:
+    """The `http` action's one I/O seam: allow-listing happened in remediator; this only performs the call."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.client = httpx.AsyncClient(transport=transport, follow_redirects=False)
+
+    async def __call__(self, method: str, url: str, body: dict[str, str] | None, timeout_seconds: float) -> int:
+        try:
+            response = await self.client.request(method, url, json=body, timeout=timeout_seconds)
+        except httpx.HTTPError as exc:
+            raise ClusterError(f"{method} {url}: {exc}") from exc
+        return response.status_code
+
+
+class DecisionRefused(Exception):
+    """An approval decision or abort that cannot be taken; `unknown`: no such run (else: a conflict)."""
+
+    def __init__(self, reason: str, *, unknown: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.unknown = reason, unknown
+
+
+class Remediation:
+    """One per process. Registered on the service hooks; all state is in the database, so replicas share it."""
+
+    def __init__(self, cfg: RemediationConfig, db: Database, clock: Clock, hooks: Hooks, *, cluster: Cluster,
+                 prometheus: Prometheus, sleep: Sleep = asyncio.sleep, http: HttpCaller | None = None) -> None:
+        self.cfg, self.db, self.clock, self.hooks = cfg, db, clock, hooks
+        self.runbooks = load_runbooks(cfg.runbooks_dir)
+        self.requests_hook = RemediationRequests(cfg, self.runbooks)
+        cooldowns = {r.id: r.safety.cooldown for r in self.runbooks}
+        self.prometheus, self.http = prometheus, http or HttpCaller()
+        self.worker_id = f"{socket.gethostname()}:{id(self):x}"
+        self.listeners: list[EventListener] = []
+        self.store = SqlRunStore(db, cooldowns.get)
+        self.engine = Engine(
+            store=self.store, cluster=cluster, prometheus=prometheus, runbooks=self.runbooks,
+            settings=EngineSettings(
+                dry_run=cfg.dry_run, namespace_allow=tuple(cfg.namespace_allow),
+                namespace_deny=tuple(cfg.namespace_deny), http_allowlist=tuple(cfg.http_allowlist),
+                stale_run_after_seconds=cfg.stale_run_after.total_seconds(), triggered_by="tocsin"),
+            clock=clock, sleep=sleep, events=self.on_event, metrics=RemediationMetrics(), http=self.http)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._slots = asyncio.Semaphore(cfg.max_concurrent_runs)
+        self._next_engine_tick = datetime.min.replace(tzinfo=UTC)
+
+    # --- in the incident transactions (webhook.hooks) -----------------------------------------------
+
+    def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None:
+        self.requests_hook.on_batch(conn, result, now)
+
+    def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
+                  detail: dict[str, Any]) -> None:
+        self.requests_hook.on_action(conn, incident_id, action, actor, now, detail)
+
+    # --- the worker -----------------------------------------------------------------------------------
+
+    async def claim(self, limit: int | None = None) -> list[requests.RunRequest]:
+        return await self.db.write(requests.claim_requests, self.clock(), self.worker_id,
+                                   limit or self.cfg.max_concurrent_runs, self.cfg.claim_lease)
+
+    async def execute(self, req: requests.RunRequest) -> RunRecord | None:
+        """Start the request's run (or find the one another replica started) and mark the request done."""
+        runbook = self.engine.runbooks.get(req.runbook_id)
+        if runbook is None:
+            await self.db.write(requests.finish_request, req.id, None, f"runbook {req.runbook_id} is not loaded")
+            return None
+        alert = Alert(req.labels, req.annotations, req.fingerprint, req.starts_at)
+        async with self._slots:
+            run = await self.engine.start(runbook, alert, incident_id=str(req.incident_id),
+                                          triggered_by=f"incident {req.incident_id}")
+        await self.db.write(requests.finish_request, req.id, run.id)
+        return run
+
+    async def run_pending(self) -> list[RunRecord]:
+        """Claim due requests and run them to the end or their first pause (tests and the CLI call this)."""
+        results = await asyncio.gather(*(self.execute(r) for r in await self.claim()))
+        return [r for r in results if r is not None]
+
+    async def run_in(self, run_id: str, allowed: tuple[RunStatus, ...]) -> RunRecord:
+        """The run, if it is in one of the `allowed` statuses (DecisionRefused otherwise)."""
+        run = await self.store.get_run(run_id) if run_pk(run_id) is not None else None
+        if run is None:
+            raise DecisionRefused(f"run {run_id} not found", unknown=True)
+        if run.status not in allowed:
+            raise DecisionRefused(f"run {run_id} is {run.status}" + (f" ({run.outcome})" if run.outcome else ""))
+        return run
+
+    async def decide(self, run_id: str, approved: bool, who: str, step: int | None = None) -> ApprovalRecord:
+        """Approve or reject the step the run waits at (API, console, Slack); the first decision wins and the
+        run resumes in the background. `step` (from a Slack button) must be the step the run waits at."""
+        run = await self.run_in(run_id, (RunStatus.AWAITING_APPROVAL,))
+        if step is not None and step != run.next_step:
+            raise DecisionRefused(f"run {run_id} waits at step {run.next_step}, not {step}")
+        decision = ApprovalDecision.APPROVED if approved else ApprovalDecision.REJECTED
+        won, record = await self.db.write(decide_approval_once, run.id, run.next_step, decision, who, self.clock())
+        if record is None:
+            raise DecisionRefused(f"run {run_id} has no approval request for step {run.next_step}")
+        if not won:
+            raise DecisionRefused(f"step {run.next_step} of run {run_id} was already {record.decision} "
+                                  f"by {record.decided_by}")
+        self.spawn(self.engine.decide(run.id, approved, by=who), f"decide run {run.id}")  # audit + resume
+        return record
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> None:
+        """Run coro in the background (not on the request path); failures are logged, state stays in the DB."""
+        async def guarded() -> None:
+            try:
+                await coro
+            except StorageUnavailable as exc:
+                log.warning("remediation %s: storage unavailable: %s", name, exc)
+            except Exception:
+                log.exception("remediation %s failed", name)
+
+        task = asyncio.create_task(guarded(), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for every spawned task (decisions, aborts, runs) to end: for tests and shutdown."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def tick(self, now: datetime | None = None) -> int:
+        """The service ticker's Worker hook: start due requests, and every tick_interval let the engine time
+        out approvals and recover interrupted runs. Runs go to background tasks; returns requests started."""
+        now = now or self.clock()
+        claimed = await self.claim()
+        for req in claimed:
+            self.spawn(self.execute(req), f"run request {req.id}")
+        if now >= self._next_engine_tick and not any(t.get_name() == "engine tick" for t in self._tasks):
+            self.spawn(self.engine.tick(), "engine tick")
+            self._next_engine_tick = now + self.cfg.tick_interval
+        for run_id, by in await self.db.read(waiting_runs_of_resolved_incidents):
+            await self.engine.cancel(run_id, f"incident resolved by {by}")
+        return len(claimed)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.prometheus.aclose()
+        await self.http.client.aclose()
+
+    # --- events -> timeline, hold, metrics, listeners --------------------------------------------------
+
+    async def on_event(self, event: RunEvent) -> None:
+        incident = int(event.incident_id) if event.incident_id and event.incident_id.isdigit() else None
+        await self.db.write(self._record, event, incident)
+        for listener in self.listeners:
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("remediation event listener failed on %s", event.kind)
+
+    def _record(self, conn: Connection, event: RunEvent, incident: int | None) -> None:
+        detail: dict[str, Any] = {"run_id": event.run_id, "runbook": event.runbook_id, "message": event.message}
+        if event.kind is EventKind.STARTED and event.hold_escalation_until is not None:
+            hold = self._capped(event)
+            requests.set_hold(conn, event.run_id, incident, hold)
+            detail["hold_escalation_until"] = hold.isoformat()
+        if event.kind is EventKind.AWAITING_APPROVAL:
+            detail["step"] = event.step_index
+        if event.kind is EventKind.FINISHED:
+            detail.update(outcome=str(event.outcome), page=event.page)
+        if incident is not None:
+            requests.add_timeline(conn, incident, event.at, timeline_kind(event), ACTOR, detail)
+        if event.kind is EventKind.FINISHED:
+            self._finished(conn, event, incident)
+
+    def _capped(self, event: RunEvent) -> datetime:
+        assert event.hold_escalation_until is not None
+        cap = self.cfg.hold_escalation_for
+        return min(event.hold_escalation_until, event.at + cap) if cap is not None else event.hold_escalation_until
+
+    def _finished(self, conn: Connection, event: RunEvent, incident: int | None) -> None:
+        if event.page or event.outcome is not Outcome.VERIFIED:
+            requests.set_hold(conn, event.run_id, incident, None)  # escalation resumes at once
+            return
+        requests.set_hold(conn, event.run_id, incident, event.at + self.cfg.verified_grace)
+        state = requests.incident_state(conn, incident) if incident is not None else None
+        if state is None or incident is None:
+            return
+        if self.cfg.trigger == "on_open" and not state[1] and not escalation_repo.paged(conn, incident):
+            metrics.PAGES_AVOIDED.labels(event.runbook_id).inc()
+        if self.cfg.resolve_on_verified and state[0] in _OPEN:
+            incident_repo.act(conn, incident, "resolve", ACTOR, event.at,
+                              note=f"verified by runbook {event.runbook_id} (run {event.run_id})", hooks=self.hooks)
+
+
+def remediation_on(cfg: RemediationConfig) -> bool:
+    """Remediation runs only when enabled with a cluster to act on."""
+    return cfg.enabled and cfg.cluster.mode != "none"
+
+
+def with_holds(cfg: RemediationConfig, runbooks: list[Runbook]) -> list[tuple[str, Any]]:
+    """(runbook id, escalation hold) of matching runbooks; the hold is capped by hold_escalation_for."""
+    cap = cfg.hold_escalation_for
+    return [(r.id, min(r.safety.hold_escalation_for, cap) if cap is not None else r.safety.hold_escalation_for)
+            for r in runbooks]
+
+
+class RemediationRequests:
+    """The in-transaction part of remediation alone (a run request per matching runbook of a new incident),
+    without cluster or Prometheus clients. `Remediation` delegates its hooks to one; the ingest process registers
+    one of its own."""
+
+    def __init__(self, cfg: RemediationConfig, runbooks: list[Runbook] | None = None) -> None:
+        self.cfg = cfg
+        loaded = runbooks if runbooks is not None else load_runbooks(cfg.runbooks_dir)
+        self.runbooks = sorted(loaded, key=lambda r: r.id)  # matched in id order, like Engine.matching
+
+    def _matching(self, labels: dict[str, str]) -> list[tuple[str, Any]]:
+        return with_holds(self.cfg, [r for r in self.runbooks if r.matches(dict(labels))])
+
+    def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None:
+        step = self.cfg.trigger_step if self.cfg.trigger == "escalation_step" else None
+        requests.add_requests(conn, result.opened_rows, self._matching, now, step)
+
+    def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
+                  detail: dict[str, Any]) -> None:
+        if action == "resolve":
+            requests.cancel_requests(conn, incident_id)
+
+
+def build_remediation(cfg: RemediationConfig, db: Database, clock: Clock, hooks: Hooks, *,
+                      sleep: Sleep = asyncio.sleep) -> Remediation | None:
+    """The configured remediation, or None when it is off (no cluster configured): the service runs without."""
+    c = cfg.cluster
+    if not remediation_on(cfg) or c.mode == "none":  # (the mode test again narrows the type for mypy)
+        return None
+    token = c.token.get_secret_value() if c.token else (c.token_file.read_text().strip() if c.token_file else None)
+    cluster = connect(ClusterAccess(
+        mode=c.mode, kubeconfig=str(c.kubeconfig) if c.kubeconfig else None, context=c.context,
+        host=c.host, token=token, ca_file=str(c.ca_file) if c.ca_file else None, insecure=c.insecure))
+    return Remediation(cfg, db, clock, hooks, cluster=cluster, prometheus=Prometheus(cfg.prometheus_url), sleep=sleep)
