@@ -16,12 +16,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from webhook import __version__, metrics
 from webhook.api import alertmanager, console, health, incidents, remediation, schedules, slack, twilio
 from webhook.auth import Credentials, resolve_credentials
+from webhook.clock import Clock, utcnow
 from webhook.config import TocsinConfig
 from webhook.escalation.worker import EscalationWorker
 from webhook.incidents import actions as incident_repo
 from webhook.incidents.events import Hooks
 from webhook.ingest.process import ProcessIngestor
-from webhook.ingest.writer import Clock, Ingestor, IngestSink, utcnow
+from webhook.ingest.writer import Ingestor, IngestSink
 from webhook.remediation.bridge import RemediationChannels
 from webhook.remediation.service import Sleep, build_remediation
 from webhook.service import Service

@@ -113,9 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     up = dsub.add_parser("upgrade", help="apply migrations")
     up.add_argument("--config", required=True)
     up.set_defaults(fn=cmd_db)
-    from webhook.escalation.cli import add_commands
+    from webhook.escalation import cli as route_cli
+    from webhook.oncall import cli as oncall_cli
 
-    add_commands(sub)
+    route_cli.add_commands(sub)
+    oncall_cli.add_commands(sub)
     v = sub.add_parser("version", help="print the version")
     v.set_defaults(fn=lambda _a: print(f"tocsin {__version__}") or 0)
     sub.add_parser("runbook", help="runbook tools: validate, plan, test, schema (see `tocsin runbook -h`)",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 #: Registry for the instruments of this module. Gauges of state of record (open incidents, backlog) are
 #: not kept in memory: a collector reads them from the database at scrape time (see webhook.store.stats).
@@ -102,3 +102,15 @@ PAGES_AVOIDED = Counter(
     "tocsin_remediation_pages_avoided", "Incidents resolved by remediation before any human was paged.",
     ["runbook"], registry=REGISTRY,
 )
+
+
+def gauges_text(stats: tuple[int, list[tuple[str, int]]]) -> bytes:
+    """tocsin_escalation_backlog and tocsin_outbox_pending{channel}, read from the database at scrape time."""
+    backlog, pending = stats
+    reg = CollectorRegistry(auto_describe=True)
+    Gauge("tocsin_escalation_backlog", "Escalation steps due but not yet fired.", registry=reg).set(backlog)
+    g = Gauge("tocsin_outbox_pending", "Deliveries waiting in the outbox (due or retrying).", ["channel"],
+              registry=reg)
+    for channel, n in pending:
+        g.labels(channel).set(n)
+    return bytes(generate_latest(reg))

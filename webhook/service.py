@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Protocol
 
 from webhook.auth import Credentials
+from webhook.clock import Clock
 from webhook.config import TocsinConfig
 from webhook.incidents.events import Hooks
-from webhook.ingest.writer import Clock, IngestSink
+from webhook.ingest.writer import IngestSink
 from webhook.store.db import Database
 
 

@@ -20,7 +20,7 @@ from tests.support.clock import FakeClock
 from tests.webhook.conftest import Harness, make_config, start_harness
 from webhook.app import tick
 from webhook.config import TocsinConfig
-from webhook.notifiers.signatures import twilio_signature
+from webhook.notifiers.twilio.signature import twilio_signature
 
 SIGNING_SECRET = "slack-signing-secret-0123"
 PUBLIC = "https://tocsin.example.com"

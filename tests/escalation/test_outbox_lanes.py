@@ -14,9 +14,8 @@ from tests.escalation.conftest import esc_config
 from tests.support.clock import FakeClock
 from tests.support.payloads import alert, payload
 from tests.webhook.conftest import start_harness
-from webhook.escalation import repo as escalation_repo
-from webhook.escalation.service import idem
-from webhook.notifiers import Channel, DeliveryResult, Message
+from webhook.escalation.policy import idem
+from webhook.notifiers import Channel, DeliveryResult, Message, outbox_repo
 
 WAIT = 30.0  # an upper bound for a condition that holds at once when the code is right; never a pacing sleep
 
@@ -93,10 +92,10 @@ async def test_deliveries_to_one_incident_and_channel_go_out_in_order_and_update
         await h.post_webhook(payload(alert(severity="high")))
         iid = 1
         now = clock()
-        rows = [escalation_repo.delivery_row(idem(iid, "t", n, "slack", "#ops"), iid, None, n, kind, "slack",
+        rows = [outbox_repo.delivery_row(idem(iid, "t", n, "slack", "#ops"), iid, None, n, kind, "slack",
                                              "#ops", None, "en", "high", now, note)
                 for n, kind, note in ((0, "trigger", None), (1, "update", "first"), (2, "update", "second"))]
-        await svc.db.write(escalation_repo.insert_deliveries, rows)
+        await svc.db.write(outbox_repo.insert_deliveries, rows)
         assert await svc.workers[-1].outbox.drain() == 3
     assert len(fake_slack.top_level()) == 1  # the updates waited for the post and updated it
     assert len(fake_slack.calls("chat.update")) == 2

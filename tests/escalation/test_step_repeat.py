@@ -13,7 +13,7 @@ from tests.fakes.twilio import FakeTwilio
 from tests.support.clock import FakeClock
 from tests.webhook.conftest import start_harness
 from webhook.config.escalation import Policy
-from webhook.escalation.service import firings, next_position
+from webhook.escalation.policy import firings, next_position
 
 REPEATING = {"name": "critical", "steps": [
     {"after": "0m", "repeat": 2, "repeat_every": "3m", "targets": [{"schedule": "primary", "via": ["sms"]}]},

@@ -7,16 +7,14 @@ from urllib.parse import urlencode
 
 import pytest
 
-from webhook.notifiers.slack.notifier import (
-    ACTION_ACK,
-    ACTION_RESOLVE,
-    ACTION_SNOOZE,
+from webhook.notifiers.slack.interactions import (
     MAX_INTERACTION_BYTES,
     Interaction,
     InteractionAction,
     InteractionError,
     parse_interaction,
 )
+from webhook.notifiers.slack.notifier import ACTION_ACK, ACTION_RESOLVE, ACTION_SNOOZE
 
 
 def payload(**changes: object) -> dict[str, object]:

@@ -6,12 +6,9 @@ import pytest
 from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
-from webhook.notifiers.signatures import (
-    SignatureError,
-    slack_signature,
-    verify_slack_signature,
-    verify_twilio_signature,
-)
+from webhook.notifiers.base import SignatureError
+from webhook.notifiers.slack.signature import slack_signature, verify_slack_signature
+from webhook.notifiers.twilio.signature import verify_twilio_signature
 
 SLACK_SECRET = SecretStr("8f742231b10e8888abcd99yyyzzz85a5")
 NOW = 1_531_420_618.0

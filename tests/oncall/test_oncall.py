@@ -10,17 +10,9 @@ import yaml
 from icalendar import Calendar
 from pydantic import ValidationError
 
-from webhook.oncall.schedule import (
-    OnCallConfig,
-    Responder,
-    Schedule,
-    TimeWindow,
-    on_call,
-    parse_duration,
-    shifts,
-    to_ical,
-    who_is_on_call,
-)
+from webhook.config.oncall import OnCallConfig, Responder, Schedule, TimeWindow, parse_duration
+from webhook.oncall.ical import to_ical
+from webhook.oncall.schedule import on_call, shifts, who_is_on_call
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -98,7 +90,8 @@ def test_override_beats_every_layer(primary, config):
     assert on_call(primary, berlin(2025, 3, 6, 8, 0)) == [("alice", "weekly")]
     [who] = who_is_on_call(primary, berlin(2025, 3, 5, 21, 0), config.responder_map())
     assert who.email == "carol@example.com"
-    assert [r.name for r in config.who_is_on_call("platform-primary", berlin(2025, 3, 4, 10))] == ["dave"]
+    primary_then = who_is_on_call(config.schedule("platform-primary"), berlin(2025, 3, 4, 10), config.responder_map())
+    assert [r.name for r in primary_then] == ["dave"]
 
 
 def test_swap_trades_two_shifts():

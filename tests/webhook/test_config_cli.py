@@ -99,7 +99,7 @@ def test_migrations_match_the_metadata(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from webhook.incidents.tables import metadata
+    from webhook.store.metadata import metadata
     from webhook.store.migrate import upgrade
 
     engine = create_engine(db_url)

@@ -11,7 +11,7 @@ import pytest
 from tests.support.payloads import alert, payload
 from tests.webhook.conftest import make_config
 from webhook.ingest.payload import PayloadError, SlowPath, decode_fast, parse_payload, stamp
-from webhook.ingest.writer import decode, prepare
+from webhook.ingest.prepare import decode, prepare
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
 CFG = make_config("sqlite://", Path("/tmp"))

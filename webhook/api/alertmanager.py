@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from webhook import metrics
 from webhook.auth import check_webhook
 from webhook.ingest.payload import PayloadError
-from webhook.ingest.writer import decode
+from webhook.ingest.prepare import decode
 from webhook.service import Service
 from webhook.store.db import StorageUnavailable
 

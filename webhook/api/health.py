@@ -11,9 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from webhook import metrics
 from webhook.api.deps import ServiceDep
 from webhook.escalation import repo as escalation_repo
-from webhook.escalation.worker import gauges_text
-from webhook.incidents import actions as incident_repo
-from webhook.remediation import run_requests as remediation_requests
+from webhook.incidents import queries as incident_queries
+from webhook.metrics import gauges_text
+from webhook.remediation import queries as remediation_queries
 from webhook.store.db import StorageUnavailable
 
 router = APIRouter(tags=["health"])
@@ -50,7 +50,7 @@ def _db_gauges(rows: list[tuple[str, str, int]], runs_active: int) -> bytes:
 async def prometheus_metrics(svc: ServiceDep) -> Response:
     body = generate_latest(metrics.REGISTRY)
     with contextlib.suppress(StorageUnavailable):  # counters still useful; readyz reports the database
-        body += _db_gauges(await svc.db.read(incident_repo.open_counts),
-                           await svc.db.read(remediation_requests.active_runs))
+        body += _db_gauges(await svc.db.read(incident_queries.open_counts),
+                           await svc.db.read(remediation_queries.active_runs))
         body += gauges_text(await svc.db.read(escalation_repo.gauges, svc.clock()))
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from webhook import metrics
 from webhook.api.deps import ActorDep, ServiceDep
 from webhook.config import parse_duration
-from webhook.incidents import actions as repo
-from webhook.incidents.model import TransitionError
+from webhook.incidents import actions, queries
+from webhook.incidents.model import NotFound, TransitionError
 from webhook.store.db import StorageUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
@@ -51,12 +51,12 @@ async def list_incidents(
     state: Annotated[list[Literal["triggered", "acknowledged", "snoozed", "resolved"]] | None, Query()] = None,
     severity: Annotated[list[str] | None, Query(max_length=16)] = None,
     label: Annotated[list[str] | None, Query(description="name=value, repeatable")] = None,
-    limit: Annotated[int, Query(ge=1, le=repo.MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 100,
     before: Annotated[int | None, Query(description="page: only ids below this")] = None,
 ) -> dict[str, Any]:
-    f = repo.IncidentFilter(list(state) if state else None, severity, _parse_labels(label or []), limit, before)
+    f = queries.IncidentFilter(list(state) if state else None, severity, _parse_labels(label or []), limit, before)
     try:
-        items = await svc.db.read(repo.list_incidents, f)
+        items = await svc.db.read(queries.list_incidents, f)
     except StorageUnavailable as exc:
         raise HTTPException(503, "storage unavailable") from exc
     return {"incidents": items, "next_before": items[-1]["id"] if len(items) == limit else None}
@@ -65,8 +65,8 @@ async def list_incidents(
 @router.get("/incidents/{incident_id}", summary="One incident with its alerts and timeline")
 async def get_incident(incident_id: int, svc: ServiceDep, _actor: ActorDep) -> dict[str, Any]:
     try:
-        return await svc.db.read(repo.get_incident, incident_id)
-    except repo.NotFound as exc:
+        return await svc.db.read(queries.get_incident, incident_id)
+    except NotFound as exc:
         raise HTTPException(404, f"incident {incident_id} not found") from exc
     except StorageUnavailable as exc:
         raise HTTPException(503, "storage unavailable") from exc
@@ -76,8 +76,8 @@ async def _act(svc: ServiceDep, incident_id: int, action: str, who: str, note: s
                until: datetime | None = None) -> dict[str, Any]:
     now = svc.clock()
     try:
-        res = await svc.db.write(repo.act, incident_id, action, who, now, until, note, svc.hooks)
-    except repo.NotFound as exc:
+        res = await svc.db.write(actions.act, incident_id, action, who, now, until, note, svc.hooks)
+    except NotFound as exc:
         raise HTTPException(404, f"incident {incident_id} not found") from exc
     except TransitionError as exc:
         raise HTTPException(409, str(exc)) from exc

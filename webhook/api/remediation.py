@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from remediator.records import RunStatus
 from webhook.api.deps import ActorDep, ServiceDep
-from webhook.remediation import run_requests as repo
+from webhook.remediation import queries
 from webhook.remediation.run_store import run_pk
 from webhook.remediation.service import DecisionRefused, Remediation
 from webhook.store.db import StorageUnavailable
@@ -49,11 +49,11 @@ async def list_runs(
     incident: Annotated[str | None, Query(max_length=64)] = None,
     runbook: Annotated[str | None, Query(max_length=63)] = None,
     status: Annotated[list[Status] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=repo.MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 100,
     before: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     try:
-        items = await svc.db.read(lambda conn: repo.list_runs(conn, incident_id=incident, runbook_id=runbook,
+        items = await svc.db.read(lambda conn: queries.list_runs(conn, incident_id=incident, runbook_id=runbook,
                                                               status=list(status or []), limit=limit, before=before))
     except StorageUnavailable as exc:
         raise _unavailable(exc) from exc
@@ -63,7 +63,7 @@ async def list_runs(
 @router.get("/runs/{run_id}", summary="One run with its steps, approvals and audit entries")
 async def get_run(run_id: RunId, svc: ServiceDep, _actor: ActorDep, _rem: RemediationDep) -> dict[str, Any]:
     try:
-        found = await svc.db.read(repo.run_detail, run_id)
+        found = await svc.db.read(queries.run_detail, run_id)
     except StorageUnavailable as exc:
         raise _unavailable(exc) from exc
     if found is None:
@@ -116,13 +116,13 @@ async def list_audit(
     runbook: Annotated[str | None, Query(max_length=63)] = None,
     incident: Annotated[str | None, Query(max_length=64)] = None,
     kind: Annotated[list[str] | None, Query(max_length=32)] = None,
-    limit: Annotated[int, Query(ge=1, le=repo.MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 100,
     before: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     if run is not None and run_pk(run) is None:
         raise HTTPException(422, f"run {run!r} is not a run id")
     try:
-        items = await svc.db.read(lambda conn: repo.list_audit(conn, run_id=run, runbook_id=runbook,
+        items = await svc.db.read(lambda conn: queries.list_audit(conn, run_id=run, runbook_id=runbook,
                                                                incident_id=incident, kind=kind, limit=limit,
                                                                before=before))
     except StorageUnavailable as exc:

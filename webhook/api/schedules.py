@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from webhook.auth import check_api
-from webhook.oncall.schedule import on_call, to_ical
+from webhook.oncall.ical import to_ical
+from webhook.oncall.schedule import on_call
 from webhook.service import Service
 
 router = APIRouter(prefix="/api/v1", tags=["schedules"])

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import orjson
 from fastapi import APIRouter, Request, Response
 
-from webhook.incidents import actions as repo
-from webhook.incidents.model import TransitionError
-from webhook.notifiers.signatures import SignatureError, verify_slack_signature
-from webhook.notifiers.slack.notifier import MAX_INTERACTION_BYTES, InteractionError, parse_interaction
-from webhook.remediation.approvals import ApprovalClick, decide, parse_approval
+from webhook.api.common import TooLarge, act_as, answer, read_capped
+from webhook.notifiers.base import SignatureError
+from webhook.notifiers.slack.interactions import (
+    MAX_INTERACTION_BYTES,
+    ApprovalClick,
+    InteractionError,
+    parse_approval,
+    parse_interaction,
+)
+from webhook.notifiers.slack.signature import verify_slack_signature
+from webhook.remediation.approvals import decide
 from webhook.remediation.service import Remediation
 from webhook.service import Service
 from webhook.store.db import StorageUnavailable
@@ -19,39 +22,12 @@ from webhook.store.db import StorageUnavailable
 router = APIRouter(tags=["callbacks"])
 
 
-class TooLarge(Exception):
-    """The body is larger than the endpoint accepts."""
 
 
-async def read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
-def answer(status: int, body: dict[str, object]) -> Response:
-    return Response(orjson.dumps(body), status, media_type="application/json")
 
 
-async def act_as(svc: Service, incident_id: int, action: str, actor: str, note: str,
-                 until_seconds: int | None = None) -> str:
-    """Apply the action through the same path as the API (hooks included); a short outcome for the human."""
-    now = svc.clock()
-    until = now + timedelta(seconds=until_seconds) if until_seconds else None
-    try:
-        res = await svc.db.write(repo.act, incident_id, action, actor, now, until, note, svc.hooks)
-    except repo.NotFound:
-        return "unknown incident"
-    except TransitionError as exc:
-        return str(exc)
-    return str(res["state"])
 
 
 async def _approval(request: Request, svc: Service, click: ApprovalClick) -> Response:

@@ -7,8 +7,10 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
-from webhook.api.slack import TooLarge, act_as, answer, read_capped
-from webhook.notifiers.signatures import SignatureError, verify_twilio_signature
+from webhook.api.common import TooLarge, act_as, answer, read_capped
+from webhook.config.oncall import Responder
+from webhook.notifiers.base import SignatureError
+from webhook.notifiers.twilio.signature import verify_twilio_signature
 from webhook.notifiers.twilio.twiml import (
     ReplyVerb,
     SmsReplyError,
@@ -17,7 +19,6 @@ from webhook.notifiers.twilio.twiml import (
     parse_voice_digits,
     voice_result_twiml,
 )
-from webhook.oncall.schedule import Responder
 from webhook.service import Service
 from webhook.store.db import StorageUnavailable
 

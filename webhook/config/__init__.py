@@ -11,8 +11,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, V
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from webhook.config.escalation import ChannelsConfig, EscalationConfig, check_references
+from webhook.config.oncall import OnCallConfig
 from webhook.config.remediation import RemediationConfig
-from webhook.oncall.schedule import OnCallConfig
 from webhook.yamlpos import ConfigError, ConfigErrorItem, errors_from_validation, load_yaml
 
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w)")

@@ -9,8 +9,8 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from remediator.matching import Matcher, parse_matcher
+from webhook.config.oncall import E164, ContactChannel, Duration, OnCallConfig, TimeWindow, TimeZoneName
 from webhook.notifiers.email import SmtpConfig
-from webhook.oncall.schedule import E164, ContactChannel, Duration, OnCallConfig, TimeWindow, TimeZoneName
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 

@@ -8,7 +8,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from webhook.oncall.schedule import Duration, OnCallConfig
+from webhook.config.oncall import Duration, OnCallConfig
 
 
 class _Strict(BaseModel):

@@ -1,25 +1,15 @@
-"""`tocsin route test` (which policy and steps an alert gets) and `tocsin oncall who` (who is on call when)."""
+"""`tocsin route test`: which policy and steps an alert with given labels gets, and when."""
 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+from webhook.clock import parse_at
 from webhook.config import load_config
-from webhook.config.escalation import Target
-from webhook.escalation.contacts import people
+from webhook.escalation.policy import defer, offset
 from webhook.escalation.routing import route
-from webhook.escalation.service import defer, offset
-
-
-def _when(text: str | None) -> datetime:
-    if not text:
-        return datetime.now(UTC)
-    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if at.tzinfo is None:
-        raise SystemExit(f"--at {text!r}: give a time zone, e.g. 2026-11-28T03:00:00Z")
-    return at
 
 
 def cmd_route_test(args: argparse.Namespace) -> int:
@@ -30,7 +20,7 @@ def cmd_route_test(args: argparse.Namespace) -> int:
         if not sep or not name:
             raise SystemExit(f"label {item!r}: use name=value")
         labels[name] = value
-    at = _when(args.at)
+    at = parse_at(args.at)
     matches = route(cfg.escalation, labels, at)
     if not matches:
         print("no route matches: nobody is notified")
@@ -57,21 +47,6 @@ def _minutes(delta: timedelta) -> str:
     return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
 
 
-def cmd_oncall_who(args: argparse.Namespace) -> int:
-    cfg = load_config(Path(args.config))
-    at = _when(args.at)
-    schedules = [s.name for s in cfg.oncall.schedules]
-    if args.schedule:
-        if args.schedule not in schedules:
-            raise SystemExit(f"no schedule {args.schedule!r} (known: {', '.join(schedules) or 'none'})")
-        schedules = [args.schedule]
-    print(f"on call at {at.isoformat()}:")
-    for name in schedules:
-        who = people(Target(schedule=name), cfg.oncall, at)
-        print(f"  {name}: {', '.join(r.name for r in who) or 'nobody'}")
-    return 0
-
-
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser("route", help="routing tools")
     rsub = r.add_subparsers(dest="routecmd", required=True)
@@ -80,10 +55,3 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     t.add_argument("--at", help="ISO time with zone (default now): routes and policies may depend on it")
     t.add_argument("labels", nargs="+", metavar="label=value")
     t.set_defaults(fn=cmd_route_test)
-    o = sub.add_parser("oncall", help="on-call tools")
-    osub = o.add_subparsers(dest="oncallcmd", required=True)
-    w = osub.add_parser("who", help="who is on call (now or --at)")
-    w.add_argument("--config", required=True)
-    w.add_argument("--at", help="ISO time with zone, e.g. 2026-11-28T03:00:00Z")
-    w.add_argument("--schedule", help="only this schedule")
-    w.set_defaults(fn=cmd_oncall_who)

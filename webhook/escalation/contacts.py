@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from webhook.config.escalation import ChannelsConfig, Target
+from webhook.config.oncall import ContactChannel, OnCallConfig, Responder
 from webhook.notifiers import Channel
-from webhook.oncall.schedule import ContactChannel, OnCallConfig, Responder
+from webhook.oncall.schedule import who_is_on_call
 
 #: Order in which a person's other channels are tried when one fails permanently.
 FALLBACK_ORDER: tuple[ContactChannel, ...] = ("sms", "voice", "email", "slack")
@@ -34,7 +35,7 @@ def people(target: Target, oncall: OnCallConfig, at: datetime) -> list[Responder
     if target.user:
         names = [target.user]
     elif target.schedule:
-        names = [r.name for r in oncall.who_is_on_call(target.schedule, at)]
+        names = [r.name for r in who_is_on_call(oncall.schedule(target.schedule), at, oncall.responder_map())]
     elif target.team:
         team = next(t for t in oncall.teams if t.name == target.team)
         if target.role == "lead":
@@ -42,7 +43,7 @@ def people(target: Target, oncall: OnCallConfig, at: datetime) -> list[Responder
         elif target.role == "members":
             names = list(team.members)
         elif team.schedule:
-            names = [r.name for r in oncall.who_is_on_call(team.schedule, at)]
+            names = [r.name for r in who_is_on_call(oncall.schedule(team.schedule), at, oncall.responder_map())]
     return [responders[n] for n in names if n in responders]
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, Insert, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from webhook.escalation.tables import deliveries, escalation_runs, escalation_steps, rate_counters
-from webhook.incidents.tables import incident_events, incidents
+from webhook.escalation.tables import escalation_runs, escalation_steps, rate_counters
+from webhook.notifiers.tables import deliveries
 
 #: Step states the timer claims when due: pending, and held (deferred while a runbook works on the incident).
 DUE_STATES = ("pending", "held")
@@ -25,19 +25,8 @@ def insert_ignore(conn: Connection, table: Table, index: Sequence[str]) -> Inser
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index))
 
 
-def add_events(conn: Connection, rows: Iterable[tuple[int, datetime, str, dict[str, Any]]]) -> None:
-    values = [{"incident_id": i, "at": at, "kind": kind, "actor": "tocsin", "detail": d} for i, at, kind, d in rows]
-    if values:
-        conn.execute(insert(incident_events), values)
 
 
-def incident_rows(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    wanted = sorted(set(ids))
-    out: dict[int, dict[str, Any]] = {}
-    for i in range(0, len(wanted), 500):
-        q = select(incidents).where(incidents.c.id.in_(wanted[i:i + 500]))
-        out.update({r.id: dict(r._mapping) for r in conn.execute(q)})
-    return out
 
 
 def team_counts_since(conn: Connection, teams: Iterable[str], since: datetime) -> dict[str, int]:
@@ -168,9 +157,6 @@ def reached(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(insert_ignore(conn, deliveries, ["idem_key"]), rows)
 
 
 def take_rate(conn: Connection, subject: str, channel: str, window_start: datetime, limit: int) -> bool:
@@ -196,16 +182,6 @@ def outbox_pending(conn: Connection) -> list[tuple[str, int]]:
     return [(r[0], int(r[1])) for r in conn.execute(q)]
 
 
-def delivery_row(key: str, incident_id: int | None, group_key: str | None, step_seq: int | None, kind: str,
-                 channel: str, address: str, responder: str | None, locale: str, severity: str, due: datetime,
-                 note: str | None = None, fallback: Sequence[Sequence[str]] = ()) -> dict[str, Any]:
-    """A new outbox row, due at `due`."""
-    return {"idem_key": key, "incident_id": incident_id, "group_key": group_key, "step_seq": step_seq,
-            "kind": kind, "channel": channel, "address": address[:255], "responder": responder,
-            "locale": locale, "note": note, "fallback": [list(f) for f in fallback], "severity": severity,
-            "status": "pending", "attempts": 0, "due_at": due, "next_attempt_at": due, "claimed_by": None,
-            "claimed_until": None, "reference": None, "last_error": None, "created_at": due,
-            "finished_at": None}
 
 
 def gauges(conn: Connection, now: datetime) -> tuple[int, list[tuple[str, int]]]:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
 from webhook.config import TocsinConfig
-from webhook.config.escalation import Digest, Policy
+from webhook.config.escalation import Policy
 from webhook.escalation import repo
 from webhook.escalation.contacts import Contact, resolve
+from webhook.escalation.policy import defer, idem, next_digest, next_position, offset, snapshot
 from webhook.escalation.routing import route
-from webhook.ingest.batch import BatchResult
+from webhook.incidents.events import BatchResult
+from webhook.incidents.queries import incident_rows
+from webhook.incidents.timeline import add_events
+from webhook.notifiers.outbox_repo import delivery_row, insert_deliveries
 
 #: Which channels learn about a state change of an incident they were paged about (voice never: no calls for news).
 STATE_CHANNELS = {
@@ -29,66 +31,20 @@ STATE_CHANNELS = {
 }
 
 
-def idem(*parts: object) -> str:
-    """Idempotency key from its parts; long ones (long addresses) are digested to fit the column."""
-    key = ":".join(str(p) for p in parts)
-    return key if len(key) <= 200 else key[:120] + "#" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def snapshot(policy: Policy) -> dict[str, Any]:
-    """The policy as JSON that validates back into the same Policy (durations in seconds, aliases kept)."""
-    out: dict[str, Any] = _jsonable(policy.model_dump(mode="python", by_alias=True, exclude_none=True))
-    return out
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, timedelta):
-        return int(value.total_seconds())
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
-def defer(policy: Policy, at: datetime) -> datetime:
-    """`at`, or the next opening of the policy's active hours when `at` is outside them."""
-    windows = policy.active_hours
-    if not windows or any(w.contains(at) for w in windows):
-        return at
-    edges = sorted(e for w in windows for e in w.edges(at, at + timedelta(days=8)))
-    return next((e for e in edges if any(w.contains(e) for w in windows)), at)
 
 
-def firings(policy: Policy) -> list[tuple[int, int]]:
-    """One cycle of the chain as (step index, repetition), in the order they fall due."""
-    slots = [(i, k) for i, st in enumerate(policy.steps) for k in range(st.repeat + 1)]
-    return sorted(slots, key=lambda x: (policy.steps[x[0]].after + x[1] * policy.steps[x[0]].repeat_every, x))
 
 
-def offset(policy: Policy, step_index: int, cycle: int, rep: int = 0) -> timedelta:
-    st = policy.steps[step_index]
-    return cycle * policy.repeat_every + st.after + rep * st.repeat_every
 
 
-def next_position(policy: Policy, step_index: int, cycle: int, rep: int = 0) -> tuple[int, int, int] | None:
-    """(step index, cycle, repetition) that falls due after this one, or None at the end of the chain."""
-    slots = firings(policy)
-    j = slots.index((step_index, rep))
-    if j + 1 < len(slots):
-        return slots[j + 1][0], cycle, slots[j + 1][1]
-    return (0, cycle + 1, 0) if cycle < policy.repeat else None
 
 
-def next_digest(d: Digest, now: datetime) -> datetime:
-    tz = ZoneInfo(d.timezone)
-    local = now.astimezone(tz)
-    at = datetime.combine(local.date(), d.at, tzinfo=tz)
-    if at <= local:
-        at = datetime.combine(local.date() + timedelta(days=1), d.at, tzinfo=tz)
-    return at.astimezone(UTC)
 
 
 #: (conn, incident id, now) -> end of a remediation hold on the incident's escalation, None when not held.
@@ -151,7 +107,7 @@ class Escalation:
         stopped = repo.stop(conn, incident_id, now)
         cancelled = repo.cancel_paging(conn, incident_id, now)
         if stopped or cancelled:
-            repo.add_events(conn, [(incident_id, now, "escalation_stopped",
+            add_events(conn, [(incident_id, now, "escalation_stopped",
                                     {"reason": kind, "steps_cancelled": stopped, "pages_cancelled": cancelled})])
         self.state_updates(conn, incident_id, kind, now)
 
@@ -162,20 +118,20 @@ class Escalation:
         for r in repo.reached(conn, incident_id):
             if r["channel"] not in STATE_CHANNELS[kind]:
                 continue
-            rows.append(repo.delivery_row(idem(incident_id, kind, seq or now.isoformat(), r["channel"], r["address"]),
+            rows.append(delivery_row(idem(incident_id, kind, seq or now.isoformat(), r["channel"], r["address"]),
                                   incident_id, None, None, kind, r["channel"], r["address"], r["responder"],
                                   r["locale"], "", now, note))
-        repo.insert_deliveries(conn, rows)
+        insert_deliveries(conn, rows)
         return len(rows)
 
     def _reopen(self, conn: Connection, incident_id: int, now: datetime) -> None:
         """A resolved incident flapped back open: its escalation starts over from step 1 of its snapshot."""
         restarted = repo.restart(conn, incident_id, now)
         if restarted:
-            repo.add_events(conn, [(incident_id, now, "escalation_restarted", {"reason": "flap", "runs": restarted})])
+            add_events(conn, [(incident_id, now, "escalation_restarted", {"reason": "flap", "runs": restarted})])
 
     def _renotify(self, conn: Connection, ids: list[int], now: datetime) -> None:
-        for iid, inc in repo.incident_rows(conn, ids).items():
+        for iid, inc in incident_rows(conn, ids).items():
             if inc["state"] == "acknowledged":
                 note = f"new alert joined ({inc['alert_count']} alerts)"
                 self.state_updates(conn, iid, "reminder", now, note, seq=f"n{inc['alert_count']}")
@@ -217,8 +173,8 @@ class Escalation:
                 detail["digest_at"] = next_digest(policy.digest, now).isoformat()
             events.append((iid, now, "escalation", detail))
         repo.insert_steps(conn, steps)
-        repo.insert_deliveries(conn, pages)
-        repo.add_events(conn, events)
+        insert_deliveries(conn, pages)
+        add_events(conn, events)
         return bool(steps or pages)
 
     def _storms(self, conn: Connection, plans: list[tuple[int, Policy, str, str]], now: datetime) -> dict[int, str]:
@@ -246,7 +202,7 @@ class Escalation:
         key = self._digest_key(policy, now)
         due = next_digest(policy.digest, now)
         contacts = resolve(policy.digest.targets, self.cfg.oncall, self.cfg.channels, now)
-        return [repo.delivery_row(idem(key, c.channel.value, c.address), iid, key, None, "digest", c.channel.value,
+        return [delivery_row(idem(key, c.channel.value, c.address), iid, key, None, "digest", c.channel.value,
                           c.address, c.responder, c.locale, severity, due) for c in contacts]
 
     # --- the timer --------------------------------------------------------------------------------------
@@ -256,7 +212,7 @@ class Escalation:
         if not due:
             return []
         runs = repo.runs_by_id(conn, {s["run_id"] for s in due})
-        incs = repo.incident_rows(conn, {s["incident_id"] for s in due})
+        incs = incident_rows(conn, {s["incident_id"] for s in due})
         fired, steps, pages, events = [], [], [], []
         for s in due:
             run, inc = runs[s["run_id"]], incs[s["incident_id"]]
@@ -286,9 +242,9 @@ class Escalation:
             fired.append(Fired(str(inc["severity"]), (now - s["due_at"]).total_seconds()))
             if self.step_reached is not None and s["rep"] == 0:
                 self.step_reached(conn, inc["id"], s["step_index"] + 1, now)
-        repo.insert_deliveries(conn, pages)
+        insert_deliveries(conn, pages)
         repo.insert_steps(conn, steps)
-        repo.add_events(conn, events)
+        add_events(conn, events)
         return fired
 
     def _pages(self, conn: Connection, step: dict[str, Any], run: dict[str, Any], inc: dict[str, Any],
@@ -307,10 +263,10 @@ class Escalation:
             due = now + c.delay
             if storm:
                 key = idem(storm, run["policy"], step["seq"], ch, c.address)
-                rows.append(repo.delivery_row(key, inc["id"], storm, step["seq"], "storm_summary", ch, c.address,
+                rows.append(delivery_row(key, inc["id"], storm, step["seq"], "storm_summary", ch, c.address,
                                       c.responder, c.locale, inc["severity"], due + noise.storm_hold))
                 continue
             key = idem(inc["id"], run["policy"], step["seq"], ch, c.address)
-            rows.append(repo.delivery_row(key, inc["id"], None, step["seq"], "trigger", ch, c.address, c.responder,
+            rows.append(delivery_row(key, inc["id"], None, step["seq"], "trigger", ch, c.address, c.responder,
                                   c.locale, inc["severity"], due, fallback=c.fallback))
         return rows, skipped

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 import aiohttp
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from webhook import metrics
 from webhook.config import TocsinConfig
@@ -116,13 +115,3 @@ class EscalationWorker:
             await session.close()
 
 
-def gauges_text(stats: tuple[int, list[tuple[str, int]]]) -> bytes:
-    """tocsin_escalation_backlog and tocsin_outbox_pending{channel}, read from the database at scrape time."""
-    backlog, pending = stats
-    reg = CollectorRegistry(auto_describe=True)
-    Gauge("tocsin_escalation_backlog", "Escalation steps due but not yet fired.", registry=reg).set(backlog)
-    g = Gauge("tocsin_outbox_pending", "Deliveries waiting in the outbox (due or retrying).", ["channel"],
-              registry=reg)
-    for channel, n in pending:
-        g.labels(channel).set(n)
-    return bytes(generate_latest(reg))

@@ -6,13 +6,13 @@ transaction, so a crash either keeps both the incident change and its follow-up 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
-
-from webhook.ingest.batch import BatchResult
 
 
 class IncidentHooks(Protocol):
@@ -41,3 +41,22 @@ class Hooks:
                   detail: dict[str, Any]) -> None:
         for h in self._hooks:
             h.on_action(conn, incident_id, action, actor, now, detail)
+
+
+@dataclass
+class BatchResult:
+    """What one committed batch did, for metrics and for the follow-up work (escalation, remediation)."""
+
+    reasons: Counter[str] = field(default_factory=Counter)
+    opened: list[tuple[int, str]] = field(default_factory=list)  # (incident id, severity)
+    resolved: list[tuple[int, str, float]] = field(default_factory=list)  # (id, severity, seconds open)
+    joined: list[int] = field(default_factory=list)  # incidents from before this batch that got a new alert
+    #: the opening alert (labels, annotations, fingerprint, starts_at) and final severity of each incident
+    #: opened by this batch, so hooks need not read them back
+    opened_rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+    reopened: list[int] = field(default_factory=list)  # resolved incidents a flapping alert opened again
+    truncated: int = 0
+
+
+class BatchHook(Protocol):
+    def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None: ...

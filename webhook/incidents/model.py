@@ -196,3 +196,6 @@ def title_of(labels: dict[str, str], annotations: dict[str, str]) -> str:
     name = labels.get("alertname", "alert")
     return (f"{name}: {summary}" if summary else name)[:500]
 
+
+class NotFound(LookupError):
+    """No incident with that id."""

@@ -2,60 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from sqlalchemy import (
-    JSON,
-    BigInteger,
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
-
-Json = JSON().with_variant(postgresql.JSONB(), "postgresql")
-Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only auto-increments INTEGER PRIMARY KEY
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC in Python, stored as UTC (naive on SQLite, timestamptz on PostgreSQL)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
+from webhook.store.metadata import Id, Json, UTCDateTime, metadata
 
 incidents = Table(
     "incidents", metadata,
@@ -125,7 +85,3 @@ receipts = Table(
     Column("truncated_alerts", Integer, nullable=False),
     Index("ix_webhook_receipts_received", "received_at"),
 )
-
-# Feature tables live in their own modules on this metadata; importing them here keeps it complete.
-from webhook.escalation import tables as _escalation_schema  # noqa: E402,F401
-from webhook.remediation import tables as _remediation_schema  # noqa: E402,F401

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection
 
 from webhook.config import FlapConfig
+from webhook.incidents.events import BatchHook, BatchResult
 from webhook.incidents.model import (
     Decision,
     Episode,
@@ -22,6 +22,7 @@ from webhook.incidents.model import (
     decide_resolved,
     title_of,
 )
+from webhook.ingest.prepare import PreparedAlert, PreparedPayload
 from webhook.store.raw import Raw, json_text
 
 
@@ -30,47 +31,10 @@ def annotations_text(stored: Any) -> str:
     return stored if isinstance(stored, str) else json_text(stored, canonical=True)
 
 
-class PreparedAlert(NamedTuple):
-    """An alert from a payload with everything derived that needs no database (done in the request).
-
-    Labels and annotations travel as JSON text, the form they are stored in: the HTTP process encodes them once,
-    and the ingest process parses them only for an incident it opens. Annotations are canonical (sorted keys), so
-    that a re-send compares equal as text.
-    """
-
-    fingerprint: str
-    starts_at: datetime
-    status: str
-    labels_json: str
-    annotations_json: str
-    ends_at: datetime | None
-    generator_url: str
-    key: str
-    key_labels_json: str
-    severity: str
 
 
-class PreparedPayload(NamedTuple):
-    receiver: str
-    group_key: str
-    status: str
-    truncated_alerts: int
-    alerts: list[PreparedAlert]
 
 
-@dataclass
-class BatchResult:
-    """What one committed batch did, for metrics and for the follow-up work (escalation, remediation)."""
-
-    reasons: Counter[str] = field(default_factory=Counter)
-    opened: list[tuple[int, str]] = field(default_factory=list)  # (incident id, severity)
-    resolved: list[tuple[int, str, float]] = field(default_factory=list)  # (id, severity, seconds open)
-    joined: list[int] = field(default_factory=list)  # incidents from before this batch that got a new alert
-    #: the opening alert (labels, annotations, fingerprint, starts_at) and final severity of each incident
-    #: opened by this batch, so hooks need not read them back
-    opened_rows: dict[int, dict[str, Any]] = field(default_factory=dict)
-    reopened: list[int] = field(default_factory=list)  # resolved incidents a flapping alert opened again
-    truncated: int = 0
 
 
 @dataclass(slots=True)
@@ -344,8 +308,6 @@ class IngestBatch:
                 " FROM v WHERE incidents.id = v.id")
 
 
-class BatchHook(Protocol):
-    def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None: ...
 
 
 def ingest_batch(conn: Connection, payloads: list[PreparedPayload], now: datetime,

@@ -21,29 +21,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ctypes
-import functools
 import gc
 import logging
-import os
 import pickle
-import signal
 import socket
 import struct
 import sys
 from collections.abc import Callable
-from typing import Any
 
 import msgspec
 
 from webhook.config import TocsinConfig
-from webhook.escalation.service import Escalation
-from webhook.incidents.events import Hooks
-from webhook.ingest.batch import PreparedPayload
-from webhook.ingest.writer import BatchSummary, Ingestor, observe, utcnow
-from webhook.remediation.bridge import hold_escalation
-from webhook.remediation.service import RemediationRequests, remediation_on
-from webhook.store.db import Database, StorageUnavailable
+from webhook.ingest.prepare import PreparedPayload
+from webhook.ingest.writer import BatchSummary, observe
+from webhook.store.db import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +190,7 @@ class ProcessIngestor:
         try:
             # our own interpreter and module; the only argument is the inherited socket's descriptor
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "webhook.ingest.process", str(child.fileno()), pass_fds=[child.fileno()])
+                sys.executable, "-m", "webhook.child", str(child.fileno()), pass_fds=[child.fileno()])
         finally:
             child.close()
         self.starts += 1
@@ -223,123 +214,3 @@ class ProcessIngestor:
                 observe(s)
             if kick:
                 self._on_kick()
-
-
-# --- the ingest process ------------------------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this process when the parent dies (the socket's EOF covers the rest)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-class _Replies:
-    """Results, batch summaries and escalation wake-ups, sent together once per loop turn."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self.results: list[tuple[int, str | None]] = []
-        self.summaries: list[BatchSummary] = []
-        self.kick = False
-        self._scheduled = False
-
-    def _schedule(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
-
-    def result(self, rid: int, fut: asyncio.Future[None]) -> None:
-        exc = fut.exception() if not fut.cancelled() else StorageUnavailable("cancelled")
-        self.results.append((rid, None if exc is None else str(exc)[:300] or type(exc).__name__))
-        self._schedule()
-
-    def summary(self, s: BatchSummary) -> None:
-        self.summaries.append(s)
-        self._schedule()
-
-    def wake(self) -> None:
-        self.kick = True
-        self._schedule()
-
-    def flush(self) -> None:
-        self._scheduled = False
-        msg: tuple[Any, ...] = (RESULTS, self.results, self.summaries, self.kick)
-        self.results, self.summaries, self.kick = [], [], False
-        if not self.writer.is_closing():
-            self.writer.write(_frame(_ENCODE.encode(msg)))
-
-
-def build_ingest_hooks(cfg: TocsinConfig, wake: Callable[[], None]) -> Hooks:
-    """The hooks `create_app` registers for ingest, in the same order, without the workers' clients."""
-    hooks = Hooks()
-    escalation = Escalation(cfg, f"{socket.gethostname()[:32]}:{os.getpid()}:ingest")
-    if remediation_on(cfg.remediation):
-        hooks.add(RemediationRequests(cfg.remediation))  # before escalation, as in create_app
-        hold_escalation(escalation, cfg.remediation)
-    escalation.on_work = wake
-    hooks.add(escalation)
-    return hooks
-
-
-async def _serve(sock: socket.socket) -> None:
-    reader, writer = await asyncio.open_connection(sock=sock, limit=_BUFFER)
-    # the first frame comes from our parent over the private socketpair it created for us
-    cfg: TocsinConfig = pickle.loads(await _read_frame(reader))  # noqa: S301
-    logging.basicConfig(level=os.environ.get("TOCSIN_LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s ingest %(name)s: %(message)s")
-    db = Database.from_url(cfg.database_url(), sqlite_synchronous=cfg.database.sqlite_synchronous,
-                           pool_size=cfg.database.pool_size)
-    out = _Replies(writer)
-    loop = asyncio.get_running_loop()
-
-    def wake() -> None:  # escalation's hook runs on the database thread
-        loop.call_soon_threadsafe(out.wake)
-
-    hooks = build_ingest_hooks(cfg, wake)
-    # SQLite: the whole transaction on this process's event loop, which has nothing else to do meanwhile
-    # (the next payloads wait in the socket buffer); no GIL hand-offs to a writer thread.
-    ingestor = Ingestor(db, cfg, utcnow, hooks=hooks, observer=out.summary, on_loop=True)
-    ingestor.start()
-    tune_gc()
-    writer.write(_frame(READY))
-    try:
-        while True:
-            try:
-                frame = await _read_frame(reader)
-            except asyncio.IncompleteReadError:
-                break  # the HTTP process closed the socket or died
-            rid, payload = _SUBMIT.decode(frame)
-            try:
-                fut = ingestor.enqueue(payload)
-            except StorageUnavailable as exc:
-                out.results.append((rid, str(exc)))
-                out.flush()
-                continue
-            fut.add_done_callback(functools.partial(out.result, rid))
-    finally:
-        await ingestor.stop()
-        await asyncio.sleep(0)  # let the futures' callbacks record their outcome
-        out.flush()
-        with contextlib.suppress(OSError):
-            await writer.drain()
-        writer.close()
-        db.close()
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us by EOF
-    sock = socket.socket(fileno=int(args[0]))
-    try:
-        import uvloop
-
-        uvloop.run(_serve(sock))
-    except ImportError:
-        asyncio.run(_serve(sock))
-
-
-if __name__ == "__main__":
-    main()

@@ -6,94 +6,30 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from webhook import metrics
+from webhook.clock import Clock, utcnow
 from webhook.config import TocsinConfig
-from webhook.incidents.model import incident_key, key_labels_for, severity_of
-from webhook.ingest.batch import (
-    BatchHook,
-    BatchResult,
-    PreparedAlert,
-    PreparedPayload,
-    finish_batch,
-    ingest_batch,
-    plan_batch,
-    start_batch,
-)
-from webhook.ingest.payload import (
-    ZERO_TIME,
-    SlowPath,
-    WebhookPayload,
-    WirePayload,
-    decode_fast,
-    fingerprint_of,
-    parse_payload,
-    stamp,
-)
+from webhook.incidents.events import BatchHook, BatchResult
+from webhook.ingest.batch import finish_batch, ingest_batch, plan_batch, start_batch
+from webhook.ingest.prepare import PreparedPayload
 from webhook.store.db import Database, StorageUnavailable
-from webhook.store.raw import json_text
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
-def prepare(payload: WebhookPayload | WirePayload, cfg: TocsinConfig) -> PreparedPayload:
-    """Everything about a payload that needs no database: identities, incident keys, severity.
-
-    A fast-decoded payload carries its timestamps as text (`stamp` raises SlowPath for one that needs the
-    pydantic models); a pydantic one carries datetimes.
-    """
-    when: Callable[[Any], datetime] = stamp if isinstance(payload, WirePayload) else _utc
-    out = []
-    for a in payload.alerts:
-        ends = when(a.endsAt) if a.endsAt is not None else None
-        out.append(_prepared(fingerprint_of(a.fingerprint, a.labels), when(a.startsAt), a.status, a.labels,
-                             a.annotations, ends if ends is not None and ends > ZERO_TIME else None,
-                             a.generatorURL, cfg))
-    return PreparedPayload(payload.receiver, payload.groupKey, payload.status, payload.truncatedAlerts, out)
 
 
-def decode(body: bytes, cfg: TocsinConfig) -> PreparedPayload:
-    """A webhook body, validated and prepared; raises PayloadError naming the fields of a bad one.
-
-    msgspec decodes the usual body; whatever it does not accept as is goes through the pydantic models,
-    which decide (and explain) exactly as before, so both paths accept the same payloads with the same values.
-    """
-    try:
-        return prepare(decode_fast(body), cfg)
-    except SlowPath:
-        return prepare(parse_payload(body), cfg)
 
 
-def _utc(value: datetime) -> datetime:
-    """pydantic's datetime as UTC; one without a zone is taken as UTC (Alertmanager always sends one)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-#: (key label names, their values) -> (incident key, key labels): a memo of a pure function, not state
-_KEYS: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[str, str]] = {}
 
 
-def _prepared(fingerprint: str, starts_at: datetime, status: str, labels: dict[str, str],
-              annotations: dict[str, str], ends_at: datetime | None, generator_url: str,
-              cfg: TocsinConfig) -> PreparedAlert:
-    names = key_labels_for(labels, cfg.incidents)
-    values = tuple([labels.get(n, "") for n in names])
-    memo = (tuple(names), values)
-    key = _KEYS.get(memo)
-    if key is None:
-        if len(_KEYS) >= 65536:
-            _KEYS.clear()
-        key = _KEYS[memo] = (incident_key(labels, names), json_text(dict(zip(names, values, strict=True))))
-    return PreparedAlert(fingerprint, starts_at, status, json_text(labels), json_text(annotations, canonical=True),
-                         ends_at, generator_url, key[0], key[1], severity_of(labels))
 
 
 _Item = tuple[PreparedPayload, "asyncio.Future[None]"]

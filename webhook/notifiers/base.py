@@ -175,3 +175,13 @@ def parse_retry_after(value: str | None, default: float | None = None) -> float 
     except ValueError:
         return default
     return max(seconds, 0.0)
+
+
+
+
+class SignatureError(Exception):
+    """A callback failed verification; `reason` is safe to log and to return (it holds no secret)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from webhook.escalation.repo import add_events, delivery_row, incident_rows, insert_deliveries
-from webhook.escalation.tables import deliveries, escalation_runs
+from webhook.escalation.repo import insert_ignore
+from webhook.escalation.tables import escalation_runs
+from webhook.incidents.queries import incident_rows
 from webhook.incidents.tables import alerts, incidents
+from webhook.incidents.timeline import add_events
+from webhook.notifiers.tables import deliveries
 
 MAX_GROUP = 500
 MAX_ALERTS = 500
@@ -198,3 +201,20 @@ def _follow_up(o: Outcome, state: str | None, now: datetime) -> list[dict[str, A
         return [delivery_row(f"{r['idem_key'][:180]}:fb:{channel}", r["incident_id"], None, r["step_seq"], "trigger",
                              channel, address, r["responder"], r["locale"], r["severity"], now, fallback=rest)]
     return []
+
+
+def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert_ignore(conn, deliveries, ["idem_key"]), rows)
+
+
+def delivery_row(key: str, incident_id: int | None, group_key: str | None, step_seq: int | None, kind: str,
+                 channel: str, address: str, responder: str | None, locale: str, severity: str, due: datetime,
+                 note: str | None = None, fallback: Sequence[Sequence[str]] = ()) -> dict[str, Any]:
+    """A new outbox row, due at `due`."""
+    return {"idem_key": key, "incident_id": incident_id, "group_key": group_key, "step_seq": step_seq,
+            "kind": kind, "channel": channel, "address": address[:255], "responder": responder,
+            "locale": locale, "note": note, "fallback": [list(f) for f in fallback], "severity": severity,
+            "status": "pending", "attempts": 0, "due_at": due, "next_attempt_at": due, "claimed_by": None,
+            "claimed_until": None, "reference": None, "last_error": None, "created_at": due,
+            "finished_at": None}

@@ -2,175 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
-from icalendar import Calendar, Event
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-ContactChannel = Literal["slack", "sms", "voice", "email"]
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def parse_duration(value: object) -> timedelta:
-    """'90s', '2m', '1h30m', '1d' or plain seconds -> timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    if value == "0":
-        return timedelta(0)
-    match = _DURATION.match(str(value).strip()) if isinstance(value, str) and value.strip() else None
-    if match is None or not any(match.groups()):
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 2m, 1h30m)")
-    d, h, m, s = (int(g or 0) for g in match.groups())
-    return timedelta(days=d, hours=h, minutes=m, seconds=s)
-
-
-def _zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
-        raise ValueError(f"unknown time zone {name!r}") from exc
-    return name
-
-
-def _e164(number: str) -> str:
-    if not re.fullmatch(r"\+[1-9][0-9]{6,14}", number):
-        raise ValueError(f"phone number {number!r} is not E.164 (e.g. +4915112345678)")
-    return number
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-TimeZoneName = Annotated[str, AfterValidator(_zone)]
-E164 = Annotated[str, AfterValidator(_e164)]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def _local(d: date, t: time, tz: ZoneInfo) -> datetime:
-    # in UTC: Python compares and subtracts datetimes sharing one tzinfo by wall clock, wrong across DST
-    return datetime.combine(d, t, tzinfo=tz).astimezone(UTC)
-
-
-class TimeWindow(_Strict):
-    """Days and a local time range, e.g. working hours; `to` before `from` spans midnight."""
-
-    days: tuple[Weekday, ...] = DAYS
-    start: time = Field(alias="from")
-    end: time = Field(alias="to")
-    timezone: TimeZoneName = "UTC"
-
-    def contains(self, at: datetime) -> bool:
-        local = at.astimezone(ZoneInfo(self.timezone))
-        t, day = local.time(), DAYS[local.weekday()]
-        if self.start < self.end:
-            return day in self.days and self.start <= t < self.end
-        if self.start == self.end:
-            return day in self.days
-        if t >= self.start:
-            return day in self.days
-        return t < self.end and DAYS[(local.weekday() - 1) % 7] in self.days
-
-    def edges(self, start: datetime, end: datetime) -> list[datetime]:
-        """Instants in (start, end) where the window opens or closes."""
-        tz = ZoneInfo(self.timezone)
-        day = start.astimezone(tz).date() - timedelta(days=1)
-        out: list[datetime] = []
-        while _local(day, time(0), tz) < end:
-            out += [_local(day, self.start, tz), _local(day, self.end, tz)]
-            day += timedelta(days=1)
-        return [e for e in out if start < e < end]
-
-
-WorkingHours = TimeWindow
-
-
-class ContactRule(_Strict):
-    """Reach the responder on `channel` once `after` has passed since they were paged."""
-
-    channel: ContactChannel
-    after: Duration = timedelta(0)
-
-
-class Responder(_Strict):
-    name: Name
-    full_name: str | None = None
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    phone: E164 | None = None
-    slack_user: Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,31}$")] | None = None
-    timezone: TimeZoneName = "UTC"
-    locale: Literal["en", "de"] = "en"
-    contact_rules: tuple[ContactRule, ...] = (ContactRule(channel="slack"),)
-
-    def address(self, channel: ContactChannel) -> str | None:
-        return {"slack": self.slack_user, "sms": self.phone, "voice": self.phone, "email": self.email}[channel]
-
-    @model_validator(mode="after")
-    def _rules_have_addresses(self) -> Responder:
-        for rule in self.contact_rules:
-            if self.address(rule.channel) is None:
-                raise ValueError(f"responder {self.name}: contact rule {rule.channel} needs an address for it")
-        return self
-
-
-class Team(_Strict):
-    name: Name
-    members: tuple[str, ...] = ()
-    lead: str | None = None
-    schedule: str | None = None
-
-
-class Layer(_Strict):
-    """A rotation: participants take turns, handing off at `handoff` local time every day or week."""
-
-    name: Name
-    rotation: Literal["daily", "weekly"] = "weekly"
-    shift_length: int = Field(1, ge=1, description="rotation units per shift: 2 with weekly = fortnightly")
-    handoff: time = time(9, 0)
-    timezone: TimeZoneName | None = Field(None, description="defaults to the schedule's time zone")
-    start: date = Field(description="the first shift starts on this date at `handoff`")
-    participants: tuple[str, ...] = Field(min_length=1)
-    restrictions: tuple[TimeWindow, ...] = Field((), description="only on call inside these windows")
-
-    @property
-    def period_days(self) -> int:
-        return self.shift_length * (7 if self.rotation == "weekly" else 1)
-
-
-class Override(_Strict):
-    user: str
-    start: AwareDatetime
-    end: AwareDatetime
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Override:
-        if self.end <= self.start:
-            raise ValueError("override ends before it starts")
-        return self
-
-
-class ShiftRef(_Strict):
-    user: str
-    at: AwareDatetime = Field(description="any instant inside the shift")
-
-
-class Swap(_Strict):
-    """Two people trade one shift each on a layer."""
-
-    layer: str
-    first: ShiftRef
-    second: ShiftRef
+from webhook.config.oncall import Layer, Responder, Schedule, rotation_user, shift_slot, shift_start
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,68 +17,28 @@ class Shift:
     source: str  # layer name, or "override"
 
 
-class Schedule(_Strict):
-    """Layers listed bottom to top: the highest layer with someone on call wins; overrides beat all layers."""
-
-    name: Name
-    timezone: TimeZoneName = "UTC"
-    layers: tuple[Layer, ...] = Field(min_length=1)
-    overrides: tuple[Override, ...] = ()
-    swaps: tuple[Swap, ...] = ()
-
-    def layer(self, name: str) -> Layer:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(f"schedule {self.name} has no layer {name!r}")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Schedule:
-        if len({la.name for la in self.layers}) != len(self.layers):
-            raise ValueError(f"schedule {self.name}: layer names must be unique")
-        for swap in self.swaps:
-            layer = self.layer(swap.layer)
-            for ref in (swap.first, swap.second):
-                slot = _slot(self, layer, ref.at)
-                if slot is None or _rotation_user(layer, slot[0]) != ref.user:
-                    raise ValueError(f"swap on {swap.layer}: {ref.user} has no shift at {ref.at.isoformat()}")
-        return self
 
 
-def _tz(schedule: Schedule, layer: Layer) -> ZoneInfo:
-    return ZoneInfo(layer.timezone or schedule.timezone)
 
 
-def _shift_start(schedule: Schedule, layer: Layer, k: int) -> datetime:
-    return _local(layer.start + timedelta(days=k * layer.period_days), layer.handoff, _tz(schedule, layer))
 
 
-def _slot(schedule: Schedule, layer: Layer, at: datetime) -> tuple[int, datetime, datetime] | None:
-    """Index, start and end of the layer's shift at `at`; handoffs follow the wall clock across DST."""
-    k = (at.astimezone(_tz(schedule, layer)).date() - layer.start).days // layer.period_days
-    if at < _shift_start(schedule, layer, k):
-        k -= 1  # before today's handoff: still yesterday's shift
-    if k < 0:
-        return None
-    return k, _shift_start(schedule, layer, k), _shift_start(schedule, layer, k + 1)
 
 
-def _rotation_user(layer: Layer, k: int) -> str:
-    return layer.participants[k % len(layer.participants)]
 
 
 def _layer_user(schedule: Schedule, layer: Layer, at: datetime) -> str | None:
     if layer.restrictions and not any(w.contains(at) for w in layer.restrictions):
         return None
-    slot = _slot(schedule, layer, at)
+    slot = shift_slot(schedule, layer, at)
     if slot is None:
         return None
-    user = _rotation_user(layer, slot[0])
+    user = rotation_user(layer, slot[0])
     for swap in schedule.swaps:
         if swap.layer != layer.name:
             continue
         for mine, theirs in ((swap.first, swap.second), (swap.second, swap.first)):
-            ref = _slot(schedule, layer, mine.at)
+            ref = shift_slot(schedule, layer, mine.at)
             if ref is not None and ref[0] == slot[0] and user == mine.user:
                 return theirs.user
     return user
@@ -268,9 +64,9 @@ def _edges(schedule: Schedule, start: datetime, end: datetime) -> list[datetime]
     edges = {start, end}
     edges.update(t for o in schedule.overrides for t in (o.start, o.end) if start < t < end)
     for layer in schedule.layers:
-        slot = _slot(schedule, layer, start)
+        slot = shift_slot(schedule, layer, start)
         k = slot[0] if slot else 0
-        while (t := _shift_start(schedule, layer, k)) < end:
+        while (t := shift_start(schedule, layer, k)) < end:
             if t > start:
                 edges.add(t)
             k += 1
@@ -296,74 +92,11 @@ def shifts(schedule: Schedule, start: datetime, end: datetime) -> list[Shift]:
     return sorted(kept, key=lambda s: (s.start, s.user))
 
 
-def _uid(schedule: Schedule, shift: Shift) -> str:
-    key = f"{schedule.name}|{shift.source}|{shift.user}|{shift.start.astimezone(UTC).isoformat()}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32] + "@tocsin"
 
 
-def to_ical(schedule: Schedule, start: datetime, end: datetime, stamp: datetime | None = None) -> bytes:
-    """VCALENDAR with one VEVENT per shift; UIDs depend on the shift only, so subscriptions update cleanly."""
-    cal = Calendar()
-    cal.add("prodid", "-//Tocsin//On-call schedules//EN")
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", f"On call: {schedule.name}")
-    cal.add("x-wr-timezone", schedule.timezone)
-    for shift in shifts(schedule, start, end):
-        event = Event()
-        event.add("uid", _uid(schedule, shift))
-        event.add("dtstamp", (stamp or start).astimezone(UTC))
-        event.add("dtstart", shift.start.astimezone(UTC))
-        event.add("dtend", shift.end.astimezone(UTC))
-        event.add("summary", f"On call: {shift.user} ({schedule.name})")
-        event.add("description", f"Schedule {schedule.name}, {shift.source}")
-        cal.add_component(event)
-    return bytes(cal.to_ical())
 
 
-class OnCallConfig(_Strict):
-    """The `oncall:` section: responders, teams and schedules, cross-checked at load."""
-
-    responders: tuple[Responder, ...] = ()
-    teams: tuple[Team, ...] = ()
-    schedules: tuple[Schedule, ...] = ()
-
-    def responder_map(self) -> dict[str, Responder]:
-        return {r.name: r for r in self.responders}
-
-    def schedule(self, name: str) -> Schedule:
-        for schedule in self.schedules:
-            if schedule.name == name:
-                return schedule
-        raise KeyError(name)
-
-    def who_is_on_call(self, schedule: str, at: datetime) -> list[Responder]:
-        return who_is_on_call(self.schedule(schedule), at, self.responder_map())
-
-    @model_validator(mode="after")
-    def _references_resolve(self) -> OnCallConfig:
-        for kind, names in (("responder", [r.name for r in self.responders]), ("team", [t.name for t in self.teams]),
-                            ("schedule", [s.name for s in self.schedules])):
-            if len(set(names)) != len(names):
-                raise ValueError(f"{kind} names must be unique")
-        known = {r.name for r in self.responders}
-        schedules = {s.name for s in self.schedules}
-        _require(known, _schedule_users(self.schedules), "unknown responder")
-        _require(known, [m for t in self.teams for m in (*t.members, *([t.lead] if t.lead else []))],
-                 "unknown team member")
-        _require(schedules, [t.schedule for t in self.teams if t.schedule], "unknown schedule")
-        return self
 
 
-def _schedule_users(schedules: Iterable[Schedule]) -> list[str]:
-    users: list[str] = []
-    for s in schedules:
-        users += [p for la in s.layers for p in la.participants] + [o.user for o in s.overrides]
-        users += [ref.user for sw in s.swaps for ref in (sw.first, sw.second)]
-    return users
 
 
-def _require(known: set[str], used: Iterable[str], what: str) -> None:
-    missing = sorted(set(used) - known)
-    if missing:
-        raise ValueError(f"{what}: {', '.join(missing)}")

@@ -2,49 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
-from urllib.parse import parse_qs
-
 from webhook.config import TocsinConfig
-from webhook.notifiers.slack.notifier import ACTION_APPROVE, ACTION_REJECT, InteractionError
+from webhook.notifiers.slack.interactions import ApprovalClick
 from webhook.remediation import run_requests as requests
 from webhook.remediation.service import ACTOR, DecisionRefused, Remediation
-
-_VALUE = re.compile(r"^(\d{1,17}):(\d{1,6})$")
-_SLACK_ID = re.compile(r"^[A-Z0-9]{2,32}$")
-
-
-@dataclass(frozen=True, slots=True)
-class ApprovalClick:
-    approved: bool
-    run_id: str
-    step: int
-    slack_user_id: str
-
-
-def parse_approval(form_body: bytes) -> ApprovalClick | None:
-    """The approval button of a verified interaction body; None for any other body (the incident parser's job)."""
-    try:
-        (raw,) = parse_qs(form_body.decode("utf-8"), strict_parsing=True, max_num_fields=10)["payload"]
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError, KeyError):
-        return None
-    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
-        return None
-    actions = payload.get("actions")
-    if not isinstance(actions, list):
-        return None
-    for action in actions:
-        if isinstance(action, dict) and action.get("action_id") in (ACTION_APPROVE, ACTION_REJECT):
-            found = _VALUE.match(str(action.get("value", "")))
-            user = payload.get("user")
-            user_id = user.get("id") if isinstance(user, dict) else None
-            if found is None or not isinstance(user_id, str) or not _SLACK_ID.match(user_id):
-                raise InteractionError("approval without a valid run, step or user")
-            return ApprovalClick(action["action_id"] == ACTION_APPROVE, found[1], int(found[2]), user_id)
-    return None
 
 
 def responder_of(cfg: TocsinConfig, slack_user_id: str) -> str | None:

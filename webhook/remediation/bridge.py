@@ -10,7 +10,9 @@ from remediator.events import EventKind, RunEvent
 from webhook.config import TocsinConfig
 from webhook.config.remediation import RemediationConfig
 from webhook.escalation import repo
-from webhook.escalation.service import Escalation, idem
+from webhook.escalation.policy import idem
+from webhook.escalation.service import Escalation
+from webhook.notifiers import outbox_repo
 from webhook.notifiers.messages import approval_note
 from webhook.remediation import run_requests as requests
 from webhook.remediation.service import Remediation
@@ -66,8 +68,8 @@ class RemediationChannels:
             addresses = [self.cfg.remediation.approvals.slack_channel or slack.default_channel]
         question = event.message.removeprefix("approval needed: ")
         note = approval_note(event.run_id, event.step_index, question)[:2000]
-        rows = [repo.delivery_row(idem(incident_id, APPROVAL, event.run_id, event.step_index, "slack", address),
+        rows = [outbox_repo.delivery_row(idem(incident_id, APPROVAL, event.run_id, event.step_index, "slack", address),
                                   incident_id, None, None, APPROVAL, "slack", address, None, self.cfg.channels.locale,
                                   "", event.at, note) for address in addresses]
-        repo.insert_deliveries(conn, rows)
+        outbox_repo.insert_deliveries(conn, rows)
         return len(rows)

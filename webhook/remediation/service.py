@@ -9,27 +9,26 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from sqlalchemy import Connection
 
-from remediator.cluster import Cluster, ClusterError
+from remediator.cluster import Cluster
 from remediator.engine import Alert, Engine
 from remediator.events import EventKind, RunEvent
 from remediator.kube import ClusterAccess, connect
 from remediator.loader import load_runbooks
 from remediator.prometheus import Prometheus
-from remediator.records import ApprovalDecision, ApprovalRecord, Outcome, RunRecord, RunStatus, StepOutcome
-from remediator.runbook import Runbook
+from remediator.records import ApprovalDecision, ApprovalRecord, Outcome, RunRecord, RunStatus
 from remediator.settings import EngineSettings
 from webhook import metrics
+from webhook.clock import Clock
 from webhook.config.remediation import RemediationConfig
 from webhook.escalation import repo as escalation_repo
 from webhook.incidents import actions as incident_repo
-from webhook.incidents.events import Hooks
+from webhook.incidents.events import BatchResult, Hooks
 from webhook.incidents.model import OPEN_STATES
-from webhook.ingest.batch import BatchResult
-from webhook.ingest.writer import Clock
 from webhook.remediation import run_requests as requests
+from webhook.remediation.adapters import HttpCaller, RemediationMetrics
+from webhook.remediation.requests import RemediationRequests, remediation_on
 from webhook.remediation.run_store import SqlRunStore, decide_approval_once, run_pk, waiting_runs_of_resolved_incidents
 from webhook.store.db import Database, StorageUnavailable
 
@@ -51,34 +50,8 @@ def timeline_kind(event: RunEvent) -> str:
     return _KINDS[event.kind]
 
 
-class RemediationMetrics:
-    """remediator's metric hooks onto webhook.metrics."""
-
-    def run_finished(self, runbook_id: str, outcome: Outcome) -> None:
-        metrics.REMEDIATION_RUNS.labels(runbook_id, outcome.value).inc()
-
-    def action_attempted(self, action: str, outcome: StepOutcome) -> None:
-        metrics.REMEDIATION_ACTIONS.labels(action, outcome.value).inc()
-
-    def guard_refused(self, guard: str) -> None:
-        metrics.REMEDIATION_GUARD_REFUSALS.labels(guard).inc()
-
-    def verified_after(self, runbook_id: str, seconds: float) -> None:
-        metrics.REMEDIATION_VERIFY_SECONDS.labels(runbook_id).observe(seconds)
 
 
-class HttpCaller:
-    """The `http` action's one I/O seam: allow-listing happened in remediator; this only performs the call."""
-
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.client = httpx.AsyncClient(transport=transport, follow_redirects=False)
-
-    async def __call__(self, method: str, url: str, body: dict[str, str] | None, timeout_seconds: float) -> int:
-        try:
-            response = await self.client.request(method, url, json=body, timeout=timeout_seconds)
-        except httpx.HTTPError as exc:
-            raise ClusterError(f"{method} {url}: {exc}") from exc
-        return response.status_code
 
 
 class DecisionRefused(Exception):
@@ -257,39 +230,10 @@ class Remediation:
                               note=f"verified by runbook {event.runbook_id} (run {event.run_id})", hooks=self.hooks)
 
 
-def remediation_on(cfg: RemediationConfig) -> bool:
-    """Remediation runs only when enabled with a cluster to act on."""
-    return cfg.enabled and cfg.cluster.mode != "none"
 
 
-def with_holds(cfg: RemediationConfig, runbooks: list[Runbook]) -> list[tuple[str, Any]]:
-    """(runbook id, escalation hold) of matching runbooks; the hold is capped by hold_escalation_for."""
-    cap = cfg.hold_escalation_for
-    return [(r.id, min(r.safety.hold_escalation_for, cap) if cap is not None else r.safety.hold_escalation_for)
-            for r in runbooks]
 
 
-class RemediationRequests:
-    """The in-transaction part of remediation alone (a run request per matching runbook of a new incident),
-    without cluster or Prometheus clients. `Remediation` delegates its hooks to one; the ingest process registers
-    one of its own."""
-
-    def __init__(self, cfg: RemediationConfig, runbooks: list[Runbook] | None = None) -> None:
-        self.cfg = cfg
-        loaded = runbooks if runbooks is not None else load_runbooks(cfg.runbooks_dir)
-        self.runbooks = sorted(loaded, key=lambda r: r.id)  # matched in id order, like Engine.matching
-
-    def _matching(self, labels: dict[str, str]) -> list[tuple[str, Any]]:
-        return with_holds(self.cfg, [r for r in self.runbooks if r.matches(dict(labels))])
-
-    def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None:
-        step = self.cfg.trigger_step if self.cfg.trigger == "escalation_step" else None
-        requests.add_requests(conn, result.opened_rows, self._matching, now, step)
-
-    def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
-                  detail: dict[str, Any]) -> None:
-        if action == "resolve":
-            requests.cancel_requests(conn, incident_id)
 
 
 def build_remediation(cfg: RemediationConfig, db: Database, clock: Clock, hooks: Hooks, *,

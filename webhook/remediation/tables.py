@@ -16,7 +16,7 @@ from sqlalchemy import (
     text,
 )
 
-from webhook.incidents.tables import Id, Json, UTCDateTime, metadata
+from webhook.store.metadata import Id, Json, UTCDateTime, metadata
 
 #: Statuses in which a run owns its target (the partial unique index below makes that atomic).
 ACTIVE_SQL = "status IN ('running', 'awaiting_approval')"

@@ -1,0 +1,1 @@
+"""Slack: the notifier (Block Kit messages), request signatures and interactions (button clicks)."""

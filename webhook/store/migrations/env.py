@@ -3,7 +3,12 @@
 from alembic import context
 from sqlalchemy import text
 
-from webhook.incidents.tables import metadata
+# Every feature's tables on the one metadata (the store itself knows none of them).
+from webhook.escalation import tables as _escalation  # noqa: F401
+from webhook.incidents import tables as _incidents  # noqa: F401
+from webhook.notifiers import tables as _notifiers  # noqa: F401
+from webhook.remediation import tables as _remediation  # noqa: F401
+from webhook.store.metadata import metadata
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from webhook.incidents.tables import UTCDateTime
+from webhook.store.metadata import UTCDateTime
 
 revision = "0003"
 down_revision = "0001"

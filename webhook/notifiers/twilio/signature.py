@@ -1,4 +1,4 @@
-"""Verification of vendor callbacks: Slack signing secret (v0 HMAC-SHA256) and X-Twilio-Signature (HMAC-SHA1)."""
+"""Twilio request signatures (HMAC-SHA1 over the public URL and the sorted form parameters)."""
 
 from __future__ import annotations
 
@@ -10,45 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-SLACK_TOLERANCE_SECONDS = 300
-
-
-class SignatureError(Exception):
-    """A callback failed verification; `reason` is safe to log and to return (it holds no secret)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def slack_signature(signing_secret: SecretStr, timestamp: str, body: bytes) -> str:
-    """The `X-Slack-Signature` value Slack computes for this request."""
-    base = b"v0:" + timestamp.encode("ascii") + b":" + body
-    digest = hmac.new(signing_secret.get_secret_value().encode(), base, hashlib.sha256).hexdigest()
-    return f"v0={digest}"
-
-
-def verify_slack_signature(
-    signing_secret: SecretStr,
-    timestamp: str | None,
-    body: bytes,
-    signature: str | None,
-    now: float,
-    tolerance: int = SLACK_TOLERANCE_SECONDS,
-) -> None:
-    """Raise SignatureError unless `signature` is Slack's v0 HMAC of the body, made within `tolerance` s."""
-    if not timestamp or not signature:
-        raise SignatureError("missing X-Slack-Request-Timestamp or X-Slack-Signature")
-    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
-        raise SignatureError("malformed X-Slack-Request-Timestamp")
-    # A replayed request is signed correctly: only its age gives it away.
-    if abs(now - int(timestamp)) > tolerance:
-        raise SignatureError("X-Slack-Request-Timestamp outside the allowed window")
-    if not signature.startswith("v0=") or not signature.isascii():
-        raise SignatureError("malformed X-Slack-Signature")
-    expected = slack_signature(signing_secret, timestamp, body)
-    if not hmac.compare_digest(expected.encode(), signature.encode()):
-        raise SignatureError("X-Slack-Signature does not match")
+from webhook.notifiers.base import SignatureError
 
 
 def twilio_signature(auth_token: SecretStr, url: str, params: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
