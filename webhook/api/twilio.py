@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
-from twilio.twiml.messaging_response import MessagingResponse
 
 from webhook.api.common import TooLarge, act_as, answer, read_capped
 from webhook.config.oncall import Responder
@@ -17,6 +16,7 @@ from webhook.notifiers.twilio.twiml import (
     VoiceOutcome,
     parse_sms_reply,
     parse_voice_digits,
+    sms_reply_twiml,
     voice_result_twiml,
 )
 from webhook.service import Service
@@ -59,9 +59,7 @@ def responder_by_phone(svc: Service, number: str) -> Responder | None:
 
 
 def twiml_message(text: str) -> Response:
-    reply = MessagingResponse()
-    reply.message(text)
-    return Response(str(reply.to_xml()), media_type="application/xml")
+    return Response(sms_reply_twiml(text), media_type="application/xml")
 
 
 @router.post("/twilio/sms", summary="Twilio incoming SMS webhook: replies ACK T-41 / RES T-41")

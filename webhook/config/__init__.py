@@ -10,7 +10,8 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from webhook.config.escalation import ChannelsConfig, EscalationConfig, check_references
+from webhook.config.channels import ChannelsConfig
+from webhook.config.escalation import EscalationConfig, check_references
 from webhook.config.oncall import OnCallConfig
 from webhook.config.remediation import RemediationConfig
 from webhook.yamlpos import ConfigError, ConfigErrorItem, errors_from_validation, load_yaml

@@ -3,68 +3,23 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
-from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from remediator.matching import Matcher, parse_matcher
-from webhook.config.oncall import E164, ContactChannel, Duration, OnCallConfig, TimeWindow, TimeZoneName
-from webhook.notifiers.email import SmtpConfig
-
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
+from webhook.config.channels import ChannelsConfig
+from webhook.config.oncall import ContactChannel, Duration, OnCallConfig, TimeWindow, TimeZoneName
+from webhook.config.types import Name, _Strict
 
 # --- channels ---------------------------------------------------------------------------------------------
 
-class SlackChannel(_Strict):
-    #: Bot User OAuth Token (xoxb-...).
-    token: SecretStr
-    #: App signing secret; POST /slack/interactions verifies X-Slack-Signature with it.
-    signing_secret: SecretStr
-    #: Channel for `slack: default` targets.
-    default_channel: str = "#alerts"
-    base_url: str = "https://slack.com/api/"
-    timeout: float = Field(10.0, gt=0, le=60)
 
 
-class TwilioChannel(_Strict):
-    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
-    auth_token: SecretStr
-    from_number: E164
-    #: Tocsin's public base URL as Twilio calls it; /twilio/sms and /twilio/voice are verified against it.
-    public_url: str = Field(pattern=r"^https?://[^\s?#]+$")
-    base_url: str = "https://api.twilio.com"
-    timeout: float = Field(10.0, gt=0, le=60)
-
-    def callback_url(self, path: str) -> str:
-        return self.public_url.rstrip("/") + path
 
 
-class PagerDutyChannel(_Strict):
-    #: Events API v2 routing key per PagerDuty service; targets name the service (`pagerduty: platform`).
-    services: dict[Name, SecretStr] = Field(min_length=1)
-    base_url: str = "https://events.pagerduty.com/v2"
-    timeout: float = Field(10.0, gt=0, le=60)
 
 
-class ChannelsConfig(_Strict):
-    """Absent channels are delivered by the log notifier (a line per message, JSON lines in `log_file`)."""
-
-    slack: SlackChannel | None = None
-    twilio: TwilioChannel | None = None
-    pagerduty: PagerDutyChannel | None = None
-    email: SmtpConfig | None = None
-    #: JSON lines of messages delivered by the log notifier; default <var_dir>/outbox.jsonl.
-    log_file: Path | None = None
-    #: Directory with user templates (<locale>/<name>) that replace packaged ones.
-    templates_dir: Path | None = None
-    #: Language of messages to channels (people get their responder locale).
-    locale: Literal["en", "de"] = "en"
 
 
 # --- policies ---------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from webhook.config.escalation import ChannelsConfig, Target
+from webhook.config.channels import ChannelsConfig
+from webhook.config.escalation import Target
 from webhook.config.oncall import ContactChannel, OnCallConfig, Responder
 from webhook.notifiers import Channel
 from webhook.oncall.schedule import who_is_on_call

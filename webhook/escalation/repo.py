@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, func, insert, select, update
 
 from webhook.escalation.tables import escalation_runs, escalation_steps, rate_counters
+from webhook.incidents.tables import incidents
 from webhook.notifiers.tables import deliveries
+from webhook.store.sql import insert_ignore
 
 #: Step states the timer claims when due: pending, and held (deferred while a runbook works on the incident).
 DUE_STATES = ("pending", "held")
@@ -18,11 +19,6 @@ DUE_STATES = ("pending", "held")
 PAGING_KINDS = ("trigger", "reminder", "storm_summary")
 
 
-def insert_ignore(conn: Connection, table: Table, index: Sequence[str]) -> Insert:
-    """INSERT that skips rows whose unique key exists: the idempotency constraints decide, not the code."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(index))
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index))
 
 
 
@@ -187,3 +183,15 @@ def outbox_pending(conn: Connection) -> list[tuple[str, int]]:
 def gauges(conn: Connection, now: datetime) -> tuple[int, list[tuple[str, int]]]:
     """(escalation steps due but not fired, pending deliveries per channel) for /metrics."""
     return due_backlog(conn, now), outbox_pending(conn)
+
+
+MAX_GROUP = 500
+
+
+def group_members(conn: Connection, key: str, only_triggered: bool) -> list[dict[str, Any]]:
+    """The incidents collected into a storm or digest (their runs carry its key), oldest first, at most 500."""
+    q = (select(incidents).join(escalation_runs, escalation_runs.c.incident_id == incidents.c.id)
+         .where(escalation_runs.c.group_key == key).order_by(incidents.c.id).limit(MAX_GROUP))
+    if only_triggered:
+        q = q.where(incidents.c.state == "triggered")
+    return list({r.id: dict(r._mapping) for r in conn.execute(q)}.values())

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
-
 from webhook.config import TocsinConfig
 from webhook.config.escalation import Policy
 from webhook.escalation import repo
@@ -19,6 +17,7 @@ from webhook.incidents.events import BatchResult
 from webhook.incidents.queries import incident_rows
 from webhook.incidents.timeline import add_events
 from webhook.notifiers.outbox_repo import delivery_row, insert_deliveries
+from webhook.store.db import Connection
 
 #: Which channels learn about a state change of an incident they were paged about (voice never: no calls for news).
 STATE_CHANNELS = {

@@ -11,13 +11,12 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-import aiohttp
-
 from webhook import metrics
 from webhook.config import TocsinConfig
+from webhook.escalation import repo
 from webhook.escalation.service import Escalation
 from webhook.notifiers.outbox import MAX_JOBS_PER_DRAIN, Outbox
-from webhook.notifiers.registry import build_notifiers, routing_keys
+from webhook.notifiers.registry import Sessions, build_notifiers, routing_keys
 from webhook.store.db import Database, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -32,22 +31,14 @@ class EscalationWorker:
     def __init__(self, cfg: TocsinConfig, db: Database, clock: Callable[[], datetime]) -> None:
         self.worker_id = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._db, self._clock = db, clock
-        self._cfg_delivery_concurrency = cfg.escalation.delivery.concurrency
-        self._sessions: list[aiohttp.ClientSession] = []
+        self._sessions = Sessions(cfg.escalation.delivery.concurrency)
         self.escalation = Escalation(cfg, self.worker_id)
-        self.outbox = Outbox(db, cfg.escalation.delivery, build_notifiers(cfg, clock, self._session),
-                             routing_keys(cfg), clock, self.worker_id, cfg.server.public_url)
+        self.outbox = Outbox(db, cfg.escalation.delivery, build_notifiers(cfg, clock, self._sessions),
+                             routing_keys(cfg), clock, self.worker_id, repo.group_members, cfg.server.public_url)
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
-
-    def _session(self) -> aiohttp.ClientSession:
-        """A long-lived connection pool for one notifier (kept-alive connections; closed in close())."""
-        limit = self._cfg_delivery_concurrency
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit))
-        self._sessions.append(session)
-        return session
 
     async def tick(self, now: datetime | None = None) -> int:
         """Fire every due step (in transactions of up to 200), then send what is due. Returns steps fired."""
@@ -111,7 +102,6 @@ class EscalationWorker:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        for session in self._sessions:
-            await session.close()
+        await self._sessions.close()
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection
+from webhook.store.db import Connection
 
 
 class IncidentHooks(Protocol):

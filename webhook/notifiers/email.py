@@ -8,29 +8,14 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 import aiosmtplib
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from webhook.config.channels import SmtpConfig
 from webhook.notifiers.base import Delivered, DeliveryResult, Message, Permanent, Retryable
 from webhook.notifiers.render import Renderer
 
 log = logging.getLogger(__name__)
 
 
-class SmtpConfig(BaseModel):
-    """How Tocsin reaches its mail relay."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    host: str
-    port: int = Field(587, ge=1, le=65535)
-    sender: str = Field(description="From: address, e.g. 'Tocsin <tocsin@example.com>'")
-    username: str | None = None
-    password: SecretStr | None = None
-    starttls: bool = Field(True, description="Upgrade with STARTTLS (port 587); off for a local relay")
-    implicit_tls: bool = Field(False, description="TLS from the first byte (port 465); excludes starttls")
-    validate_certs: bool = True
-    timeout: float = Field(10.0, gt=0)
-    message_id_domain: str = "tocsin.local"
 
 
 def classify_smtp_error(exc: Exception) -> Retryable | Permanent:

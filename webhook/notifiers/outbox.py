@@ -48,8 +48,10 @@ class Outbox:
 
     def __init__(self, db: Database, cfg: DeliveryConfig, notifiers: Mapping[Channel, Notifier],
                  routing_keys: Mapping[str, SecretStr], clock: Callable[[], datetime], worker_id: str,
-                 public_url: str = "", rnd: random.Random | None = None) -> None:
+                 group_members: outbox_repo.GroupMembers, public_url: str = "",
+                 rnd: random.Random | None = None) -> None:
         self._db, self._cfg, self._notifiers, self._keys = db, cfg, notifiers, routing_keys
+        self._members = group_members
         self._clock, self.worker_id, self._public_url = clock, worker_id, public_url
         self._rnd = rnd or random.Random()
         self._lock = asyncio.Lock()
@@ -178,7 +180,8 @@ class _Drain:
 
     async def _claim(self, wanted: dict[str, int]) -> None:
         box = self.box
-        jobs = await box._db.write(outbox_repo.claim, box._clock(), box.worker_id, box._cfg.lease, wanted)
+        jobs = await box._db.write(outbox_repo.claim, box._clock(), box.worker_id, box._cfg.lease, wanted,
+                                  box._members)
         self.claimed += len(jobs)
         got: dict[str, int] = defaultdict(int)
         for job in jobs:

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from webhook.escalation.repo import insert_ignore
-from webhook.escalation.tables import escalation_runs
 from webhook.incidents.queries import incident_rows
-from webhook.incidents.tables import alerts, incidents
+from webhook.incidents.tables import alerts
 from webhook.incidents.timeline import add_events
 from webhook.notifiers.tables import deliveries
+from webhook.store.sql import insert_ignore
 
-MAX_GROUP = 500
 MAX_ALERTS = 500
+#: (conn, group key, only triggered) -> the incidents a storm summary or digest covers. The group is
+#: escalation's notion (its runs carry the key), so escalation passes its lookup in.
+GroupMembers = Callable[[Connection, str, bool], list[dict[str, Any]]]
 
 
 @dataclass
@@ -40,14 +41,6 @@ class Outcome:
     next_attempt_at: datetime | None = None
 
 
-def _group(conn: Connection, key: str, only_triggered: bool) -> list[dict[str, Any]]:
-    q = (select(incidents).join(escalation_runs, escalation_runs.c.incident_id == incidents.c.id)
-         .where(escalation_runs.c.group_key == key).order_by(incidents.c.id).limit(MAX_GROUP))
-    if only_triggered:
-        q = q.where(incidents.c.state == "triggered")
-    return list({r.id: dict(r._mapping) for r in conn.execute(q)}.values())
-
-
 def _still_wanted(row: dict[str, Any], inc: dict[str, Any] | None) -> bool:
     """A page about an incident somebody acknowledged or resolved meanwhile is not sent."""
     if inc is None:
@@ -67,7 +60,8 @@ def _due(conn: Connection, now: datetime, limit: int, channel: str | None) -> li
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def claim(conn: Connection, now: datetime, worker: str, lease: timedelta, limit: int | Mapping[str, int]) -> list[Job]:
+def claim(conn: Connection, now: datetime, worker: str, lease: timedelta, limit: int | Mapping[str, int],
+          members: GroupMembers) -> list[Job]:
     """Lease due deliveries to `worker`: up to `limit` oldest-due across channels, or up to limit[channel] of each.
 
     Rows another transaction holds are skipped (PostgreSQL SKIP LOCKED; SQLite serialises writers). Everything
@@ -80,12 +74,13 @@ def claim(conn: Connection, now: datetime, worker: str, lease: timedelta, limit:
     if not rows:
         return []
     incs = incident_rows(conn, [r["incident_id"] for r in rows if r["incident_id"] is not None])
-    groups = _groups(conn, {(r["group_key"], r["kind"] == "storm_summary") for r in rows if r["group_key"]})
+    groups = _groups(conn, {(r["group_key"], r["kind"] == "storm_summary") for r in rows if r["group_key"]},
+                     members)
     jobs, dropped = [], []
     for r in rows:
         if r["group_key"]:
-            members = groups[(r["group_key"], r["kind"] == "storm_summary")]
-            (jobs.append(Job(r, members)) if members else dropped.append(r["id"]))
+            covered = groups[(r["group_key"], r["kind"] == "storm_summary")]
+            (jobs.append(Job(r, covered)) if covered else dropped.append(r["id"]))
             continue
         inc = incs.get(r["incident_id"]) if r["incident_id"] is not None else None
         (jobs.append(Job(r, [inc] if inc else [])) if _still_wanted(r, inc) else dropped.append(r["id"]))
@@ -103,9 +98,10 @@ def claim(conn: Connection, now: datetime, worker: str, lease: timedelta, limit:
     return jobs
 
 
-def _groups(conn: Connection, keys: set[tuple[str, bool]]) -> dict[tuple[str, bool], list[dict[str, Any]]]:
+def _groups(conn: Connection, keys: set[tuple[str, bool]],
+            members: GroupMembers) -> dict[tuple[str, bool], list[dict[str, Any]]]:
     """Members of each storm/digest group in the batch (one query per distinct group, not per delivery)."""
-    return {(key, only_triggered): _group(conn, key, only_triggered) for key, only_triggered in keys}
+    return {(key, only_triggered): members(conn, key, only_triggered) for key, only_triggered in keys}
 
 
 def _previous(conn: Connection, jobs: list[Job]) -> None:

@@ -18,6 +18,25 @@ from webhook.notifiers.slack.notifier import SlackNotifier
 from webhook.notifiers.twilio.notifier import TwilioNotifier
 
 
+class Sessions:
+    """Long-lived aiohttp connection pools, one per HTTP notifier (kept-alive connections), closed together."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._open: list[aiohttp.ClientSession] = []
+
+    def __call__(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit)
+        session = aiohttp.ClientSession(connector=connector)
+        self._open.append(session)
+        return session
+
+    async def close(self) -> None:
+        for session in self._open:
+            await session.close()
+        self._open.clear()
+
+
 def build_notifiers(cfg: TocsinConfig, clock: Callable[[], datetime],
                     session: Callable[[], aiohttp.ClientSession]) -> dict[Channel, Notifier]:
     """`session()` gives each HTTP notifier its own long-lived connection pool; the caller closes them."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import Connection
-
 from remediator.events import EventKind, RunEvent
 from webhook.config import TocsinConfig
 from webhook.config.remediation import RemediationConfig
@@ -16,7 +14,7 @@ from webhook.notifiers import outbox_repo
 from webhook.notifiers.messages import approval_note
 from webhook.remediation import run_requests as requests
 from webhook.remediation.service import Remediation
-from webhook.store.db import Database
+from webhook.store.db import Connection, Database
 
 PROGRESS = "remediation_progress"
 APPROVAL = "remediation_approval"

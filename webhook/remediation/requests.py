@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from remediator.loader import load_runbooks
 from remediator.runbook import Runbook
 from webhook.config.remediation import RemediationConfig
 from webhook.incidents.events import BatchResult
 from webhook.remediation import run_requests as requests
+from webhook.store.db import Connection
 
 
 def remediation_on(cfg: RemediationConfig) -> bool:

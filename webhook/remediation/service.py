@@ -9,8 +9,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from remediator.cluster import Cluster
 from remediator.engine import Alert, Engine
 from remediator.events import EventKind, RunEvent
@@ -30,7 +28,7 @@ from webhook.remediation import run_requests as requests
 from webhook.remediation.adapters import HttpCaller, RemediationMetrics
 from webhook.remediation.requests import RemediationRequests, remediation_on
 from webhook.remediation.run_store import SqlRunStore, decide_approval_once, run_pk, waiting_runs_of_resolved_incidents
-from webhook.store.db import Database, StorageUnavailable
+from webhook.store.db import Connection, Database, StorageUnavailable
 
 log = logging.getLogger(__name__)
 ACTOR = "tocsin-remediation"

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Transaction, create_engine, event, text
+from sqlalchemy import Connection as Connection  # the transaction handle features receive (re-exported)
+from sqlalchemy import Transaction, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from webhook.notifiers.base import Locale
@@ -88,3 +89,10 @@ def voice_result_twiml(outcome: VoiceOutcome, locale: Locale = "en", retry_url: 
     else:
         response.hangup()
     return str(response.to_xml())
+
+
+def sms_reply_twiml(text: str) -> str:
+    """TwiML answering an incoming SMS with one message."""
+    reply = MessagingResponse()
+    reply.message(text)
+    return str(reply.to_xml())
