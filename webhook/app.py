@@ -23,9 +23,9 @@ from webhook.incidents import actions as incident_repo
 from webhook.incidents.events import Hooks
 from webhook.ingest.process import ProcessIngestor
 from webhook.ingest.writer import Ingestor, IngestSink
-from webhook.remediation.bridge import RemediationChannels
+from webhook.remediation.bridge import RemediationChannels, escalation_holds
 from webhook.remediation.service import Sleep, build_remediation
-from webhook.service import Service
+from webhook.service import Service, register_hooks
 from webhook.store.db import Database, StorageUnavailable
 from webhook.store.migrate import upgrade
 
@@ -86,31 +86,22 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
         if cfg.database.auto_migrate:
             upgrade(db.engine)
         hooks = Hooks()
-
-        def wake_escalation() -> None:  # the ingest process committed work that is due now
-            on_work = escalation.escalation.on_work  # set by start_immediate()
-            if on_work is not None:
-                on_work()
-
-        ingestor: IngestSink = (ProcessIngestor(cfg, on_kick=wake_escalation)
+        escalation = EscalationWorker(cfg, db, clock, holds=escalation_holds(cfg.remediation))
+        bridge = RemediationChannels(cfg, db, escalation.escalation)  # run events to the incident's channels
+        # None unless enabled (with a cluster): everything else runs unchanged
+        app.state.remediation = rem = build_remediation(cfg.remediation, db, clock, hooks, sleep=sleep,
+                                                        listeners=[bridge.on_event])
+        register_hooks(hooks, escalation=escalation.escalation, requests=rem.requests_hook if rem else None)
+        ingestor: IngestSink = (ProcessIngestor(cfg, on_kick=escalation.escalation.kick)  # its commits wake us
                                 if ingest_process else Ingestor(db, cfg, clock, hooks=hooks))
         svc = Service(cfg, creds, db, ingestor, clock, hooks)
-        # Before escalation: its hold is written in the incident's transaction before escalation reads it.
-        app.state.remediation = rem = build_remediation(cfg.remediation, db, clock, hooks, sleep=sleep)
-        if rem is not None:  # off unless enabled with a cluster: everything else runs unchanged
-            hooks.add(rem)
-            svc.workers.append(rem)
-        escalation = EscalationWorker(cfg, db, clock)
-        hooks.add(escalation.escalation)
-        if rem is not None:
-            RemediationChannels(cfg, db, escalation.escalation).attach(rem)
-        svc.workers.append(escalation)
+        svc.workers += [rem, escalation] if rem is not None else [escalation]
         app.state.svc = svc
         ingestor.start()
         if isinstance(ingestor, ProcessIngestor):
             await ingestor.wait_ready()
         if tick_seconds > 0:
-            escalation.start_immediate()
+            escalation.start()
         scheduler = AsyncIOScheduler()
         if tick_seconds > 0:
             scheduler.add_job(tick, "interval", seconds=tick_seconds, args=[svc], max_instances=1,

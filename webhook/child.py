@@ -21,8 +21,9 @@ from webhook.escalation.service import Escalation
 from webhook.incidents.events import Hooks
 from webhook.ingest.process import _BUFFER, _ENCODE, _SUBMIT, READY, RESULTS, _frame, _read_frame, tune_gc
 from webhook.ingest.writer import BatchSummary, Ingestor
-from webhook.remediation.bridge import hold_escalation
-from webhook.remediation.requests import RemediationRequests, remediation_on
+from webhook.remediation.bridge import escalation_holds
+from webhook.remediation.requests import RemediationRequests
+from webhook.service import register_hooks
 from webhook.store.db import Database, StorageUnavailable
 
 
@@ -70,15 +71,11 @@ class _Replies:
 
 
 def build_ingest_hooks(cfg: TocsinConfig, wake: Callable[[], None]) -> Hooks:
-    """The hooks `create_app` registers for ingest, in the same order, without the workers' clients."""
-    hooks = Hooks()
-    escalation = Escalation(cfg, f"{socket.gethostname()[:32]}:{os.getpid()}:ingest")
-    if remediation_on(cfg.remediation):
-        hooks.add(RemediationRequests(cfg.remediation))  # before escalation, as in create_app
-        hold_escalation(escalation, cfg.remediation)
-    escalation.on_work = wake
-    hooks.add(escalation)
-    return hooks
+    """The service's hooks (register_hooks), without the workers' clients: escalation wakes the HTTP process."""
+    escalation = Escalation(cfg, f"{socket.gethostname()[:32]}:{os.getpid()}:ingest",
+                            holds=escalation_holds(cfg.remediation), on_work=wake)
+    requests = RemediationRequests(cfg.remediation) if cfg.remediation.enabled else None
+    return register_hooks(Hooks(), escalation=escalation, requests=requests)
 
 
 async def _serve(sock: socket.socket) -> None:

@@ -1,4 +1,5 @@
-"""The running engine's parts, built once from the config and handed to the routers (no globals)."""
+"""The running engine's parts, built once from the config and handed to the routers (no globals), and the one
+place where the hooks that run inside every incident transaction are put in order."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ from typing import Protocol
 from webhook.auth import Credentials
 from webhook.clock import Clock
 from webhook.config import TocsinConfig
+from webhook.escalation.service import Escalation
 from webhook.incidents.events import Hooks
 from webhook.ingest.writer import IngestSink
+from webhook.remediation.requests import RemediationRequests
 from webhook.store.db import Database
 
 
 class Worker(Protocol):
     async def tick(self, now: datetime | None = None) -> int:
-        """Periodic work read from the database (escalation steps, outbox)."""
+        """Periodic work read from the database (escalation steps and the outbox, remediation requests)."""
         ...
 
 
@@ -27,7 +30,19 @@ class Service:
     db: Database
     ingestor: IngestSink
     clock: Clock
-    #: In-transaction follow-up work of incident changes (escalation, remediation register here).
+    #: In-transaction follow-up work of incident changes (register_hooks puts escalation and remediation here).
     hooks: Hooks
-    #: Run by the ticker after the incident timers (escalation registers here).
+    #: Run by the ticker after the incident timers (escalation, remediation).
     workers: list[Worker] = field(default_factory=list)
+
+
+def register_hooks(hooks: Hooks, *, escalation: Escalation, requests: RemediationRequests | None) -> Hooks:
+    """The hooks of every incident transaction, in their one order, for the service and the ingest process alike.
+
+    Remediation's run requests come first: the escalation hold they write is in the transaction before
+    escalation reads it. Then escalation (runs, steps, state updates). `requests` is None when remediation is off.
+    """
+    if requests is not None:
+        hooks.add(requests)
+    hooks.add(escalation)
+    return hooks

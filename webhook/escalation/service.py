@@ -53,6 +53,18 @@ StepReached = Callable[[Connection, int, int, datetime], object]
 
 
 @dataclass(frozen=True, slots=True)
+class Holds:
+    """Remediation's say over the step timer (docs/runbooks.md, "Service integration"): the hold of a running
+    runbook, and the trigger of runs at an escalation step. Both None when remediation is off."""
+
+    held_until: HeldUntil | None = None
+    step_reached: StepReached | None = None
+
+
+NO_HOLDS = Holds()
+
+
+@dataclass(frozen=True, slots=True)
 class Fired:
     severity: str
     lag: float
@@ -61,16 +73,16 @@ class Fired:
 class Escalation:
     """The IncidentHooks of escalation plus the step timer; all of it rows in the caller's transaction."""
 
-    def __init__(self, cfg: TocsinConfig, worker_id: str) -> None:
+    def __init__(self, cfg: TocsinConfig, worker_id: str, *, holds: Holds = NO_HOLDS,
+                 on_work: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self.worker_id = worker_id
+        self.holds = holds
         #: Called (from the database thread) when a hook wrote work that is due now.
-        self.on_work: Callable[[], None] | None = None
-        #: Set when remediation is on (docs/runbooks.md, "Service integration"): the hold and the step trigger.
-        self.held_until: HeldUntil | None = None
-        self.step_reached: StepReached | None = None
+        self.on_work = on_work
 
-    def _kick(self) -> None:
+    def kick(self) -> None:
+        """Tell the worker that work is due now (a hook wrote steps or deliveries, a run event needs sending)."""
         if self.on_work is not None:
             self.on_work()
 
@@ -86,7 +98,7 @@ class Escalation:
         if self.cfg.escalation.renotify_on_new_alert and result.joined:
             self._renotify(conn, sorted(set(result.joined) - set(result.reopened)), now)
         if opened_work or result.resolved or result.joined or result.reopened:
-            self._kick()
+            self.kick()
 
     def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
                   detail: dict[str, Any]) -> None:
@@ -100,7 +112,7 @@ class Escalation:
             if not repo.resume(conn, incident_id, now):
                 repo.restart(conn, incident_id, now)
             self.state_updates(conn, incident_id, "update", now, "snooze ended")
-        self._kick()
+        self.kick()
 
     def _settle(self, conn: Connection, incident_id: int, kind: str, now: datetime) -> None:
         stopped = repo.stop(conn, incident_id, now)
@@ -218,7 +230,8 @@ class Escalation:
             if inc["state"] != "triggered" or run["state"] != "active":
                 repo.mark_step(conn, s["id"], "cancelled", now)
                 continue
-            until = self.held_until(conn, inc["id"], now) if self.held_until is not None else None
+            held_until = self.holds.held_until
+            until = held_until(conn, inc["id"], now) if held_until is not None else None
             if until is not None:
                 repo.hold_step(conn, s["id"], until)
                 events.append((inc["id"], now, "escalation_held", {
@@ -239,8 +252,8 @@ class Escalation:
                 "policy": policy.name, "step": s["step_index"] + 1, "cycle": s["cycle"], "repeat": s["rep"],
                 "contacts": [f"{r['channel']}:{r['responder'] or r['address']}" for r in rows], "skipped": skipped}))
             fired.append(Fired(str(inc["severity"]), (now - s["due_at"]).total_seconds()))
-            if self.step_reached is not None and s["rep"] == 0:
-                self.step_reached(conn, inc["id"], s["step_index"] + 1, now)
+            if self.holds.step_reached is not None and s["rep"] == 0:
+                self.holds.step_reached(conn, inc["id"], s["step_index"] + 1, now)
         insert_deliveries(conn, pages)
         repo.insert_steps(conn, steps)
         add_events(conn, events)

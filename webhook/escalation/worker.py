@@ -14,7 +14,7 @@ from datetime import datetime
 from webhook import metrics
 from webhook.config import TocsinConfig
 from webhook.escalation import repo
-from webhook.escalation.service import Escalation
+from webhook.escalation.service import NO_HOLDS, Escalation, Holds
 from webhook.notifiers.outbox import MAX_JOBS_PER_DRAIN, Outbox
 from webhook.notifiers.registry import Sessions, build_notifiers, routing_keys
 from webhook.store.db import Database, StorageUnavailable
@@ -28,11 +28,13 @@ MAX_ROUNDS = 50
 class EscalationWorker:
     """One per process. The truth is in the tables: this object only holds clients and a lock."""
 
-    def __init__(self, cfg: TocsinConfig, db: Database, clock: Callable[[], datetime]) -> None:
+    def __init__(self, cfg: TocsinConfig, db: Database, clock: Callable[[], datetime], *,
+                 holds: Holds = NO_HOLDS) -> None:
         self.worker_id = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._db, self._clock = db, clock
         self._sessions = Sessions(cfg.escalation.delivery.concurrency)
-        self.escalation = Escalation(cfg, self.worker_id)
+        self.escalation = Escalation(cfg, self.worker_id, holds=holds, on_work=self._wake_up)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.outbox = Outbox(db, cfg.escalation.delivery, build_notifiers(cfg, clock, self._sessions),
                              routing_keys(cfg), clock, self.worker_id, repo.group_members, cfg.server.public_url)
         self._lock = asyncio.Lock()
@@ -60,18 +62,19 @@ class EscalationWorker:
                     break
             return total
 
-    def start_immediate(self) -> None:
+    def start(self) -> None:
         """Work written by a hook (a new incident, an ack) is done right after its commit, not at the next tick.
 
         Steps are fired as soon as they are written; sending runs beside it in its own task for as long as
         there is work, so a burst of new incidents is not held up behind the sends of the earlier ones.
         """
-        loop = asyncio.get_running_loop()
-        def wake() -> None:
-            loop.call_soon_threadsafe(self._wake.set)
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="tocsin-escalation")
 
-        self.escalation.on_work = wake
-        self._task = loop.create_task(self._run(), name="tocsin-escalation")
+    def _wake_up(self) -> None:
+        """Escalation's on_work (called from the database thread too): wake the task once started."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _run(self) -> None:
         while True:

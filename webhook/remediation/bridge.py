@@ -9,22 +9,22 @@ from webhook.config import TocsinConfig
 from webhook.config.remediation import RemediationConfig
 from webhook.escalation import repo
 from webhook.escalation.policy import idem
-from webhook.escalation.service import Escalation
+from webhook.escalation.service import Escalation, Holds
 from webhook.notifiers import outbox_repo
 from webhook.notifiers.messages import approval_note
 from webhook.remediation import run_requests as requests
-from webhook.remediation.service import Remediation
 from webhook.store.db import Connection, Database
 
 PROGRESS = "remediation_progress"
 APPROVAL = "remediation_approval"
 
 
-def hold_escalation(escalation: Escalation, cfg: RemediationConfig) -> None:
+def escalation_holds(cfg: RemediationConfig) -> Holds:
     """The escalation timer honours remediation holds (and, by config, triggers runs at a step)."""
-    escalation.held_until = requests.held_until
-    if cfg.trigger == "escalation_step":
-        escalation.step_reached = requests.escalation_step_reached
+    if not cfg.enabled:
+        return Holds()
+    step = requests.escalation_step_reached if cfg.trigger == "escalation_step" else None
+    return Holds(held_until=requests.held_until, step_reached=step)
 
 
 class RemediationChannels:
@@ -33,17 +33,12 @@ class RemediationChannels:
     def __init__(self, cfg: TocsinConfig, db: Database, escalation: Escalation) -> None:
         self.cfg, self.db, self.escalation = cfg, db, escalation
 
-    def attach(self, rem: Remediation) -> None:
-        """The escalation timer honours holds (and triggers runs at a step); run events reach the channels."""
-        hold_escalation(self.escalation, rem.cfg)
-        rem.listeners.append(self.on_event)
-
     async def on_event(self, event: RunEvent) -> None:
         incident = event.incident_id
         if incident is None or not incident.isdigit():
             return  # a run started from the CLI or API without an incident
-        if await self.db.write(self.write, event, int(incident)) and self.escalation.on_work is not None:
-            self.escalation.on_work()
+        if await self.db.write(self.write, event, int(incident)):
+            self.escalation.kick()
 
     def write(self, conn: Connection, event: RunEvent, incident_id: int) -> int:
         """Rows for one event: held steps released when the run needs a human, progress or an approval request."""

@@ -14,11 +14,6 @@ from webhook.remediation import run_requests as requests
 from webhook.store.db import Connection
 
 
-def remediation_on(cfg: RemediationConfig) -> bool:
-    """Remediation runs only when enabled with a cluster to act on."""
-    return cfg.enabled and cfg.cluster.mode != "none"
-
-
 def with_holds(cfg: RemediationConfig, runbooks: list[Runbook]) -> list[tuple[str, Any]]:
     """(runbook id, escalation hold) of matching runbooks; the hold is capped by hold_escalation_for."""
     cap = cfg.hold_escalation_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,11 +22,11 @@ from webhook.clock import Clock
 from webhook.config.remediation import RemediationConfig
 from webhook.escalation import repo as escalation_repo
 from webhook.incidents import actions as incident_repo
-from webhook.incidents.events import BatchResult, Hooks
+from webhook.incidents.events import Hooks
 from webhook.incidents.model import OPEN_STATES
 from webhook.remediation import run_requests as requests
 from webhook.remediation.adapters import HttpCaller, RemediationMetrics
-from webhook.remediation.requests import RemediationRequests, remediation_on
+from webhook.remediation.requests import RemediationRequests
 from webhook.remediation.run_store import SqlRunStore, decide_approval_once, run_pk, waiting_runs_of_resolved_incidents
 from webhook.store.db import Connection, Database, StorageUnavailable
 
@@ -64,14 +64,16 @@ class Remediation:
     """One per process. Registered on the service hooks; all state is in the database, so replicas share it."""
 
     def __init__(self, cfg: RemediationConfig, db: Database, clock: Clock, hooks: Hooks, *, cluster: Cluster,
-                 prometheus: Prometheus, sleep: Sleep = asyncio.sleep, http: HttpCaller | None = None) -> None:
+                 prometheus: Prometheus, sleep: Sleep = asyncio.sleep, http: HttpCaller | None = None,
+                 listeners: Sequence[EventListener] = ()) -> None:
         self.cfg, self.db, self.clock, self.hooks = cfg, db, clock, hooks
         self.runbooks = load_runbooks(cfg.runbooks_dir)
         self.requests_hook = RemediationRequests(cfg, self.runbooks)
         cooldowns = {r.id: r.safety.cooldown for r in self.runbooks}
         self.prometheus, self.http = prometheus, http or HttpCaller()
         self.worker_id = f"{socket.gethostname()}:{id(self):x}"
-        self.listeners: list[EventListener] = []
+        #: Told of every run event after it is on the timeline (the bridge posts it to the incident's channels).
+        self.listeners: list[EventListener] = list(listeners)
         self.store = SqlRunStore(db, cooldowns.get)
         self.engine = Engine(
             store=self.store, cluster=cluster, prometheus=prometheus, runbooks=self.runbooks,
@@ -83,15 +85,6 @@ class Remediation:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._slots = asyncio.Semaphore(cfg.max_concurrent_runs)
         self._next_engine_tick = datetime.min.replace(tzinfo=UTC)
-
-    # --- in the incident transactions (webhook.hooks) -----------------------------------------------
-
-    def on_batch(self, conn: Connection, result: BatchResult, now: datetime) -> None:
-        self.requests_hook.on_batch(conn, result, now)
-
-    def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
-                  detail: dict[str, Any]) -> None:
-        self.requests_hook.on_action(conn, incident_id, action, actor, now, detail)
 
     # --- the worker -----------------------------------------------------------------------------------
 
@@ -235,13 +228,14 @@ class Remediation:
 
 
 def build_remediation(cfg: RemediationConfig, db: Database, clock: Clock, hooks: Hooks, *,
-                      sleep: Sleep = asyncio.sleep) -> Remediation | None:
+                      sleep: Sleep = asyncio.sleep, listeners: Sequence[EventListener] = ()) -> Remediation | None:
     """The configured remediation, or None when it is off (no cluster configured): the service runs without."""
     c = cfg.cluster
-    if not remediation_on(cfg) or c.mode == "none":  # (the mode test again narrows the type for mypy)
+    if not cfg.enabled or c.mode == "none":  # enabled implies a cluster (RemediationConfig); the test narrows it
         return None
     token = c.token.get_secret_value() if c.token else (c.token_file.read_text().strip() if c.token_file else None)
     cluster = connect(ClusterAccess(
         mode=c.mode, kubeconfig=str(c.kubeconfig) if c.kubeconfig else None, context=c.context,
         host=c.host, token=token, ca_file=str(c.ca_file) if c.ca_file else None, insecure=c.insecure))
-    return Remediation(cfg, db, clock, hooks, cluster=cluster, prometheus=Prometheus(cfg.prometheus_url), sleep=sleep)
+    return Remediation(cfg, db, clock, hooks, cluster=cluster, prometheus=Prometheus(cfg.prometheus_url), sleep=sleep,
+                       listeners=listeners)
