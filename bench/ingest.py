@@ -77,7 +77,7 @@ def start_tocsin(tmp: Path, sync: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     cfg = {"server": {"host": "127.0.0.1", "port": port, "var_dir": str(tmp / "var")},
            "database": {"url": f"sqlite:///{tmp / 'bench.db'}", "sqlite_synchronous": sync},
-           "ingest": {"process": INGEST == "process", "inline_sqlite": INGEST != "thread"},
+           "ingest": {"process": INGEST == "process"},
            "auth": {"webhook": {"bearer_tokens": [TOKEN]},
                     "api_tokens": [{"name": "b", "token": "bench-api-0123456789"}]}}
     (tmp / "tocsin.yaml").write_text(yaml.safe_dump(cfg))
@@ -142,10 +142,9 @@ def main() -> None:
     ap.add_argument("--mode", choices=["new", "repeat"], default="new",
                     help="new: every payload carries 10 new alerts (worst case); repeat: Alertmanager re-sends")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median round is reported")
-    ap.add_argument("--ingest", choices=["process", "split", "thread"], default="process",
-                    help="process: the ingest child process of `tocsin serve` (default); split / thread: one process "
-                         "(ingest.process false) with decisions on the event loop and the SQLite work on the writer "
-                         "thread (ingest.inline_sqlite true), or all of it on the writer thread")
+    ap.add_argument("--ingest", choices=["process", "inprocess"], default="process",
+                    help="process: the ingest child process of `tocsin serve` (default); inprocess: ingest.process "
+                         "false, the whole transaction on the writer thread of the HTTP process")
     args = ap.parse_args()
     global INGEST
     INGEST = args.ingest

@@ -5,14 +5,14 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 #: Registry for the instruments of this module. Gauges of state of record (open incidents, backlog) are
-#: not kept in memory: a collector reads them from the database at scrape time (see webhook.store.stats).
+#: not kept in memory: they are read from the database at scrape time (gauges_text below, webhook/api/health.py).
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SIZE_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216)
 INCIDENT_AGE_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 
-# --- ingest (issue 2) -------------------------------------------------------------------------------
+# --- ingest ----------------------------------------------------------------------------------------
 ALERTS_RECEIVED = Counter(
     "tocsin_alerts_received", "Alerts received from Alertmanager, by status.", ["status"], registry=REGISTRY
 )
@@ -51,7 +51,7 @@ INCIDENT_TIME_TO_RESOLVE = Histogram(
     ["severity"], buckets=INCIDENT_AGE_BUCKETS, registry=REGISTRY,
 )
 
-# --- escalation and notification (issue 3) ----------------------------------------------------------
+# --- escalation and notification -----------------------------------------------------------------
 DELIVERIES = Counter(
     "tocsin_deliveries", "Notification delivery attempts by channel and outcome "
     "(delivered, retry, permanent_failure, fallback).", ["channel", "outcome"], registry=REGISTRY,
@@ -68,7 +68,7 @@ ESCALATION_STEPS = Counter(
     "tocsin_escalation_steps", "Escalation steps fired, by severity.", ["severity"], registry=REGISTRY
 )
 
-# Names of the gauges produced at scrape time from the database (see webhook.store.stats):
+# Names of the gauges produced at scrape time from the database (gauges_text below and webhook/api/health.py):
 #   tocsin_incidents_open{severity,state}   incidents not resolved
 #   tocsin_escalation_backlog               escalation steps due but not yet fired
 #   tocsin_outbox_pending{channel}          deliveries waiting in the outbox
@@ -80,7 +80,7 @@ DB_GAUGES = (
     "tocsin_remediation_runs_active",
 )
 
-# --- remediation (issue 4); remediator reports through webhook.remediation into these -------------
+# --- remediation; remediator reports into these through webhook.remediation.adapters --------------
 REMEDIATION_RUNS = Counter(
     "tocsin_remediation_runs", "Runbook runs finished, by runbook and outcome "
     "(verified, completed, failed, refused, aborted, dry_run, escalated, skipped).", ["runbook", "outcome"],

@@ -142,11 +142,8 @@ class IngestConfig(Strict):
     max_batch: int = Field(128, ge=1, le=4096)
     #: Per-request wait for the commit before answering 503.
     commit_timeout: Duration = timedelta(seconds=10)
-    #: SQLite, one process (`process: false`): the dedup decisions run on the event loop and only the reads,
-    #: writes and commit on the writer thread (false: the whole transaction there).
-    inline_sqlite: bool = True
     #: `tocsin serve`: decide and commit in a child process, so that HTTP and ingest each get a core
-    #: (webhook/ingest_proc.py). Off: everything in one process.
+    #: (webhook/child.py). Off: everything in one process.
     process: bool = True
 
 

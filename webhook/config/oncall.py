@@ -97,7 +97,6 @@ class TimeWindow(_Strict):
         return [e for e in out if start < e < end]
 
 
-WorkingHours = TimeWindow
 
 
 class ContactRule(_Strict):

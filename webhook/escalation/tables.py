@@ -38,7 +38,7 @@ escalation_steps = Table(
     #: Repetition of the step within its cycle (Step.repeat); 0 is the first notification.
     Column("rep", Integer, nullable=False, server_default="0"),
     Column("due_at", UTCDateTime, nullable=False),
-    Column("state", String(16), nullable=False),  # pending, paused, fired, cancelled
+    Column("state", String(16), nullable=False),  # pending, held, paused, fired, cancelled
     Column("paused_at", UTCDateTime),
     Column("fired_at", UTCDateTime),
     Column("fired_by", String(64)),

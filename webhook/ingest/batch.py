@@ -317,26 +317,3 @@ def ingest_batch(conn: Connection, payloads: list[PreparedPayload], now: datetim
     batch.load([a for p in payloads for a in p.alerts])
     batch.decide(payloads)
     return batch.write(batch.statements(), hooks)
-
-
-#: A batch whose decisions are made, with the statements that write them.
-Planned = tuple[IngestBatch, list[Statement]]
-
-
-def start_batch(conn: Connection, items: list[PreparedAlert], now: datetime, flap: FlapConfig) -> IngestBatch:
-    """Split ingest, part 1 (writer thread): take the locks and read what the decisions need."""
-    batch = IngestBatch(conn, now, flap)
-    batch.load(items)
-    return batch
-
-
-def plan_batch(batch: IngestBatch, payloads: list[PreparedPayload]) -> Planned:
-    """Split ingest, part 2 (event loop, no I/O): decide every alert and build the rows."""
-    batch.decide(payloads)
-    return batch, batch.statements()
-
-
-def finish_batch(planned: Planned, hooks: BatchHook | None) -> BatchResult:
-    """Split ingest, part 3 (writer thread): write the rows and run the hooks; the caller commits."""
-    batch, statements = planned
-    return batch.write(statements, hooks)

@@ -31,10 +31,6 @@ class Alert(_Lenient):
     generatorURL: str = Field("", max_length=8192)
     fingerprint: str = Field("", max_length=64)
 
-    def identity(self) -> str:
-        """Fingerprint as sent, else derived from the labels like Alertmanager does (stable hash)."""
-        return fingerprint_of(self.fingerprint, self.labels)
-
 
 class WebhookPayload(_Lenient):
     version: Literal["4"]
@@ -61,7 +57,8 @@ class PayloadError(ValueError):
 # The webhook decodes with msgspec into the structs below, which carry the same constraints as the pydantic
 # models above. Anything msgspec refuses, and any timestamp not in the plain RFC 3339 form Alertmanager sends,
 # goes to the pydantic models instead (`parse_payload`), which accept or refuse it and name every bad field.
-# So the set of accepted payloads and the stored values are the pydantic models' (tests/webhook/test_payload.py).
+# So the set of accepted payloads and the stored values are the pydantic models'
+# (tests/webhook/ingest/test_payload_paths.py).
 
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 _Value = Annotated[str, msgspec.Meta(max_length=16 * 1024)]

@@ -12,7 +12,7 @@ from webhook import metrics
 from webhook.clock import Clock, utcnow
 from webhook.config import TocsinConfig
 from webhook.incidents.events import BatchHook, BatchResult
-from webhook.ingest.batch import finish_batch, ingest_batch, plan_batch, start_batch
+from webhook.ingest.batch import ingest_batch
 from webhook.ingest.prepare import PreparedPayload
 from webhook.store.db import Database, StorageUnavailable
 
@@ -86,10 +86,9 @@ class Ingestor:
                  on_loop: bool = False) -> None:
         self._db, self._cfg, self._clock, self._hooks = db, cfg, clock, hooks
         self._observer = observer
-        sqlite = db.dialect == "sqlite"
-        #: loop: the whole transaction on the event loop (the ingest process, which has nothing else to do);
-        #: split: decisions on the loop, reads, writes and the commit on the writer thread; thread: all there
-        self._mode = "loop" if on_loop and sqlite else "split" if cfg.ingest.inline_sqlite and sqlite else "thread"
+        #: SQLite in the ingest process, which has nothing else to do: the whole transaction on its event loop.
+        #: Otherwise (PostgreSQL, or ingest in the HTTP process) on the database's writer thread.
+        self._on_loop = on_loop and db.dialect == "sqlite"
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -136,14 +135,8 @@ class Ingestor:
     async def _commit(self, batch: list[_Item]) -> None:
         payloads, now, flap, hooks = [p for p, _ in batch], self._clock(), self._cfg.incidents.flap, self._hooks
         try:
-            if self._mode == "loop":
+            if self._on_loop:
                 result = self._db.run_write(ingest_batch, payloads, now, flap, hooks)
-            elif self._mode == "split":
-                items = [a for p in payloads for a in p.alerts]
-                result = await self._db.write_split(
-                    lambda conn: start_batch(conn, items, now, flap),
-                    lambda b: plan_batch(b, payloads),
-                    lambda conn, planned: finish_batch(planned, hooks))
             else:
                 result = await self._db.write(ingest_batch, payloads, now, flap, hooks)
         except StorageUnavailable as exc:

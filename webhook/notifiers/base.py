@@ -11,7 +11,6 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import SecretStr
 
 Locale = Literal["en", "de"]
-LOCALES: tuple[Locale, ...] = ("en", "de")
 
 
 class Severity(enum.StrEnum):

@@ -11,7 +11,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 from sqlalchemy import Connection as Connection  # the transaction handle features receive (re-exported)
-from sqlalchemy import Transaction, create_engine, event, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -19,8 +19,6 @@ from sqlalchemy.pool import NullPool
 from webhook.store.raw import json_text
 
 T = TypeVar("T")
-A = TypeVar("A")
-B = TypeVar("B")
 P = ParamSpec("P")
 
 
@@ -55,12 +53,6 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
     return create_engine(u, **kwargs)
 
 
-def _dbapi_errors(engine: Engine) -> tuple[type[Exception], ...]:
-    """The driver's own errors (the ingest path uses the DBAPI cursor directly)."""
-    err = getattr(engine.dialect.dbapi, "Error", None)
-    return (err,) if isinstance(err, type) and issubclass(err, Exception) else ()
-
-
 class Database:
     """Runs blocking SQLAlchemy work off the event loop: writes serialised on one thread, reads pooled."""
 
@@ -90,42 +82,6 @@ class Database:
         loop = asyncio.get_running_loop()
         call = functools.partial(self._tx, fn, *args, **kwargs)
         return await loop.run_in_executor(self._writer, call)
-
-    async def write_split(self, first: Callable[[Connection], A], middle: Callable[[A], B],
-                          last: Callable[[Connection, B], T]) -> T:
-        """One write transaction in three parts: `first` (locks, reads) and `last` (statements, commit) on the
-        writer thread, `middle` (pure Python, no I/O) on the event loop in between.
-
-        The loop never waits for SQLite's locks, B-tree work or fsync, and the writer thread runs no Python
-        that the loop could run: the two share the GIL only where SQLite itself runs without it.
-        """
-        loop = asyncio.get_running_loop()
-        errors: tuple[type[Exception], ...] = (SQLAlchemyError, *_dbapi_errors(self.engine))
-        held: list[Connection] = []
-
-        def begin() -> tuple[Transaction, A]:
-            conn = self.engine.connect()
-            held.append(conn)
-            trans = conn.begin()
-            return trans, first(conn)
-
-        try:
-            trans, a = await loop.run_in_executor(self._writer, begin)
-            b = middle(a)
-
-            def finish() -> T:
-                out = last(held[0], b)
-                trans.commit()
-                return out
-
-            return await loop.run_in_executor(self._writer, finish)
-        except errors as exc:
-            raise StorageUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}") \
-                from exc
-        finally:
-            # queued behind anything still running on the writer thread; rolls back what was not committed
-            for conn in held:
-                self._writer.submit(conn.close)
 
     async def read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
