@@ -82,7 +82,7 @@ async def _serve(sock: socket.socket) -> None:
     reader, writer = await asyncio.open_connection(sock=sock, limit=_BUFFER)
     # the first frame comes from our parent over the private socketpair it created for us
     cfg: TocsinConfig = pickle.loads(await _read_frame(reader))  # noqa: S301
-    logging.basicConfig(level=os.environ.get("TOCSIN_LOG_LEVEL", "INFO").upper(),
+    logging.basicConfig(level=cfg.server.log_level.upper(),
                         format="%(asctime)s %(levelname)s ingest %(name)s: %(message)s")
     db = Database.from_url(cfg.database_url(), sqlite_synchronous=cfg.database.sqlite_synchronous,
                            pool_size=cfg.database.pool_size)

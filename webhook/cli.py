@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -52,19 +51,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from webhook.ingest.process import tune_gc
 
     cfg = _load(args.config, host=args.host, port=args.port, dev_mode=True if args.dev else None)
+    logging.getLogger().setLevel(cfg.server.log_level.upper())
     creds = resolve_credentials(cfg)
     if cfg.server.dev_mode:
         hook = creds.webhook_tokens[0].decode() if creds.webhook_tokens else "(basic auth configured)"
         api = dict(creds.api_tokens).get("dev", b"(configured in auth.api_tokens)").decode()
         print(_banner(cfg, hook, api), flush=True)
     app = create_app(cfg, creds=creds, ingest_process=cfg.ingest.process)
-    # The database writer thread re-takes the GIL after every SQLite/psycopg call; with the default 5 ms
-    # switch interval it waits behind the event loop each time (a convoy). 0.5 ms keeps commits flowing.
-    sys.setswitchinterval(float(os.environ.get("TOCSIN_SWITCH_INTERVAL", "0.0005")))
+    sys.setswitchinterval(cfg.server.switch_interval)  # see server.switch_interval: keeps commits flowing
     tune_gc()
     served = build_asgi(app)  # the webhook's fast path in front of the app and all its middleware
     uvicorn.run(served, host=cfg.server.host, port=cfg.server.port, access_log=False, proxy_headers=False,
-                log_level=os.environ.get("TOCSIN_LOG_LEVEL", "info").lower(), timeout_graceful_shutdown=5)
+                log_level=cfg.server.log_level, timeout_graceful_shutdown=5)
     return 0
 
 
@@ -126,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=os.environ.get("TOCSIN_LOG_LEVEL", "INFO").upper(),
+    logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
     if argv and argv[0] == "runbook":

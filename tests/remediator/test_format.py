@@ -71,7 +71,8 @@ def test_loader_errors_name_file_line_and_field() -> None:
         parse_runbook(text, "rb.yaml")
     assert [str(p) for p in err.value.problems] == [
         "rb.yaml:11: steps[1].replicas: Extra inputs are not permitted",
-        "rb.yaml:13: safety.cooldown: Value error, 'soon' is not a duration such as 30s, 5m, 1h30m",
+        "rb.yaml:13: safety.cooldown: Value error, 'soon' is not a duration such as 30s, 5m, 1h30m (invalid duration:"
+        " units w d h m s ms, each once, largest first)",
     ]
 
 

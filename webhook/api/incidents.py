@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from webhook import metrics
 from webhook.api.deps import ActorDep, ServiceDep
-from webhook.config import parse_duration
+from webhook.config.types import parse_duration
 from webhook.incidents import actions, queries
 from webhook.incidents.model import NotFound, TransitionError
 from webhook.store.db import StorageUnavailable

@@ -5,50 +5,19 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from webhook.config.channels import ChannelsConfig
 from webhook.config.escalation import EscalationConfig, check_references
 from webhook.config.oncall import OnCallConfig
 from webhook.config.remediation import RemediationConfig
+from webhook.config.types import Duration, Strict
 from webhook.yamlpos import ConfigError, ConfigErrorItem, errors_from_validation, load_yaml
 
-_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """Prometheus-style durations ("90s", "1h30m", "2d"); bare numbers are seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError("duration must not be negative")
-        return timedelta(seconds=value)
-    if not isinstance(value, str) or not value:
-        raise ValueError("expected a duration such as 30s, 10m, 1h30m")
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(value):
-        if m.start() != pos:
-            break
-        total += int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    if pos != len(value):
-        raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 10m, 1h30m")
-    return timedelta(seconds=total)
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
-
-
-class Strict(BaseModel):
-    """Base of every config section: unknown keys are errors, values cannot change after load."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ServerConfig(Strict):
@@ -61,6 +30,12 @@ class ServerConfig(Strict):
     #: Dev mode generates tokens under var_dir when none are configured. Never use it in production.
     dev_mode: bool = False
     var_dir: Path = Path("var")
+    #: Log level of `tocsin serve` and its ingest process (logs go to stderr).
+    log_level: Annotated[Literal["debug", "info", "warning", "error", "critical"],
+                         BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)] = "info"
+    #: `tocsin serve`: the interpreter's thread switch interval in seconds. The database writer thread retakes the
+    #: GIL after every SQLite/psycopg call; with Python's default 5 ms it waits behind the event loop each time.
+    switch_interval: float = Field(0.0005, gt=0, le=0.1)
 
 
 class DatabaseConfig(Strict):

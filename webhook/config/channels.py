@@ -6,16 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from webhook.config.oncall import E164
-from webhook.config.types import Name, _Strict
+from webhook.config.types import E164, Name, Strict
 
 
-class SmtpConfig(BaseModel):
+class SmtpConfig(Strict):
     """How Tocsin reaches its mail relay."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str
     port: int = Field(587, ge=1, le=65535)
@@ -29,7 +26,7 @@ class SmtpConfig(BaseModel):
     message_id_domain: str = "tocsin.local"
 
 
-class SlackChannel(_Strict):
+class SlackChannel(Strict):
     #: Bot User OAuth Token (xoxb-...).
     token: SecretStr
     #: App signing secret; POST /slack/interactions verifies X-Slack-Signature with it.
@@ -40,7 +37,7 @@ class SlackChannel(_Strict):
     timeout: float = Field(10.0, gt=0, le=60)
 
 
-class TwilioChannel(_Strict):
+class TwilioChannel(Strict):
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
     auth_token: SecretStr
     from_number: E164
@@ -53,14 +50,14 @@ class TwilioChannel(_Strict):
         return self.public_url.rstrip("/") + path
 
 
-class PagerDutyChannel(_Strict):
+class PagerDutyChannel(Strict):
     #: Events API v2 routing key per PagerDuty service; targets name the service (`pagerduty: platform`).
     services: dict[Name, SecretStr] = Field(min_length=1)
     base_url: str = "https://events.pagerduty.com/v2"
     timeout: float = Field(10.0, gt=0, le=60)
 
 
-class ChannelsConfig(_Strict):
+class ChannelsConfig(Strict):
     """Absent channels are delivered by the log notifier (a line per message, JSON lines in `log_file`)."""
 
     slack: SlackChannel | None = None

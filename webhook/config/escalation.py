@@ -9,8 +9,8 @@ from pydantic import Field, field_validator, model_validator
 
 from remediator.matching import Matcher, parse_matcher
 from webhook.config.channels import ChannelsConfig
-from webhook.config.oncall import ContactChannel, Duration, OnCallConfig, TimeWindow, TimeZoneName
-from webhook.config.types import Name, _Strict
+from webhook.config.oncall import ContactChannel, OnCallConfig, TimeWindow
+from webhook.config.types import Duration, Name, Strict, TimeZoneName
 
 # --- channels ---------------------------------------------------------------------------------------------
 
@@ -24,7 +24,7 @@ from webhook.config.types import Name, _Strict
 
 # --- policies ---------------------------------------------------------------------------------------------
 
-class Target(_Strict):
+class Target(Strict):
     """Exactly one of user, schedule, team (people), slack, pagerduty, email (channels)."""
 
     user: str | None = None
@@ -61,7 +61,7 @@ class Target(_Strict):
         return "?"
 
 
-class Step(_Strict):
+class Step(Strict):
     #: Time since the incident opened (plus repeat cycles) when this step fires.
     after: Duration = timedelta(0)
     targets: tuple[Target, ...] = Field(min_length=1)
@@ -81,7 +81,7 @@ class Step(_Strict):
         return self.after + self.repeat * self.repeat_every
 
 
-class Digest(_Strict):
+class Digest(Strict):
     """Instead of paging, collect incidents into one message per day to these targets."""
 
     at: time = time(9, 0)
@@ -89,7 +89,7 @@ class Digest(_Strict):
     targets: tuple[Target, ...] = Field(min_length=1)
 
 
-class Policy(_Strict):
+class Policy(Strict):
     name: Name
     steps: tuple[Step, ...] = ()
     #: Run the whole chain again this many times while nobody acknowledges.
@@ -114,7 +114,7 @@ class Policy(_Strict):
 
 # --- routing ----------------------------------------------------------------------------------------------
 
-class Route(_Strict):
+class Route(Strict):
     """A node of the first-match routing tree (like Alertmanager's `route`)."""
 
     name: str = ""
@@ -139,7 +139,7 @@ class Route(_Strict):
         return [parse_matcher(m) for m in self.matchers]
 
 
-class NoiseConfig(_Strict):
+class NoiseConfig(Strict):
     #: More than this many incidents opening within a minute for one team: one summary page, not N (0: off).
     storm_threshold: int = Field(20, ge=0)
     #: Label naming the team of an alert.
@@ -151,7 +151,7 @@ class NoiseConfig(_Strict):
     voice_per_hour: int = Field(5, ge=0)
 
 
-class DeliveryConfig(_Strict):
+class DeliveryConfig(Strict):
     """Outbox retries: exponential backoff with full jitter, Retry-After honoured, give up after a while."""
 
     backoff_base: Duration = timedelta(seconds=5)
@@ -163,7 +163,7 @@ class DeliveryConfig(_Strict):
     concurrency: int = Field(32, ge=1, le=512)
 
 
-class EscalationConfig(_Strict):
+class EscalationConfig(Strict):
     policies: tuple[Policy, ...] = ()
     route: Route = Route()
     #: A new alert joining an acknowledged incident notifies everyone who already got it.

@@ -3,71 +3,24 @@ that their checks need."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
+
+from webhook.config.types import E164, Duration, Name, Strict, TimeZoneName
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ContactChannel = Literal["slack", "sms", "voice", "email"]
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def parse_duration(value: object) -> timedelta:
-    """'90s', '2m', '1h30m', '1d' or plain seconds -> timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    if value == "0":
-        return timedelta(0)
-    match = _DURATION.match(str(value).strip()) if isinstance(value, str) and value.strip() else None
-    if match is None or not any(match.groups()):
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 2m, 1h30m)")
-    d, h, m, s = (int(g or 0) for g in match.groups())
-    return timedelta(days=d, hours=h, minutes=m, seconds=s)
-
-
-def _zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
-        raise ValueError(f"unknown time zone {name!r}") from exc
-    return name
-
-
-def _e164(number: str) -> str:
-    if not re.fullmatch(r"\+[1-9][0-9]{6,14}", number):
-        raise ValueError(f"phone number {number!r} is not E.164 (e.g. +4915112345678)")
-    return number
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-TimeZoneName = Annotated[str, AfterValidator(_zone)]
-
-
-E164 = Annotated[str, AfterValidator(_e164)]
-
-
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
 def _local(d: date, t: time, tz: ZoneInfo) -> datetime:
     # in UTC: Python compares and subtracts datetimes sharing one tzinfo by wall clock, wrong across DST
     return datetime.combine(d, t, tzinfo=tz).astimezone(UTC)
 
 
-class TimeWindow(_Strict):
+class TimeWindow(Strict):
     """Days and a local time range, e.g. working hours; `to` before `from` spans midnight."""
 
     days: tuple[Weekday, ...] = DAYS
@@ -99,14 +52,14 @@ class TimeWindow(_Strict):
 
 
 
-class ContactRule(_Strict):
+class ContactRule(Strict):
     """Reach the responder on `channel` once `after` has passed since they were paged."""
 
     channel: ContactChannel
     after: Duration = timedelta(0)
 
 
-class Responder(_Strict):
+class Responder(Strict):
     name: Name
     full_name: str | None = None
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
@@ -127,14 +80,14 @@ class Responder(_Strict):
         return self
 
 
-class Team(_Strict):
+class Team(Strict):
     name: Name
     members: tuple[str, ...] = ()
     lead: str | None = None
     schedule: str | None = None
 
 
-class Layer(_Strict):
+class Layer(Strict):
     """A rotation: participants take turns, handing off at `handoff` local time every day or week."""
 
     name: Name
@@ -151,7 +104,7 @@ class Layer(_Strict):
         return self.shift_length * (7 if self.rotation == "weekly" else 1)
 
 
-class Override(_Strict):
+class Override(Strict):
     user: str
     start: AwareDatetime
     end: AwareDatetime
@@ -163,12 +116,12 @@ class Override(_Strict):
         return self
 
 
-class ShiftRef(_Strict):
+class ShiftRef(Strict):
     user: str
     at: AwareDatetime = Field(description="any instant inside the shift")
 
 
-class Swap(_Strict):
+class Swap(Strict):
     """Two people trade one shift each on a layer."""
 
     layer: str
@@ -176,7 +129,7 @@ class Swap(_Strict):
     second: ShiftRef
 
 
-class Schedule(_Strict):
+class Schedule(Strict):
     """Layers listed bottom to top: the highest layer with someone on call wins; overrides beat all layers."""
 
     name: Name
@@ -226,7 +179,7 @@ def rotation_user(layer: Layer, k: int) -> str:
     return layer.participants[k % len(layer.participants)]
 
 
-class OnCallConfig(_Strict):
+class OnCallConfig(Strict):
     """The `oncall:` section: responders, teams and schedules, cross-checked at load."""
 
     responders: tuple[Responder, ...] = ()

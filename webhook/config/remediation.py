@@ -6,16 +6,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from webhook.config.oncall import Duration, OnCallConfig
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from webhook.config.oncall import OnCallConfig
+from webhook.config.types import Duration, Strict
 
 
-class ClusterConfig(_Strict):
+class ClusterConfig(Strict):
     """How to reach the Kubernetes API server. `none`: no cluster, remediation stays off."""
 
     mode: Literal["none", "in_cluster", "kubeconfig", "token"] = "none"
@@ -41,7 +38,7 @@ class ClusterConfig(_Strict):
         return self
 
 
-class ApprovalsConfig(_Strict):
+class ApprovalsConfig(Strict):
     """Who may decide a waiting step from Slack (the API and console accept any API token)."""
 
     #: Responders (by name) allowed to approve or reject; with `teams` both empty any mapped responder may.
@@ -65,7 +62,7 @@ class ApprovalsConfig(_Strict):
                 + [f"remediation.approvals.teams: unknown team {n!r}" for n in self.teams if n not in teams])
 
 
-class RemediationConfig(_Strict):
+class RemediationConfig(Strict):
     """Runbook-driven remediation (docs/runbooks.md, "Service integration"). Off unless enabled."""
 
     enabled: bool = False
