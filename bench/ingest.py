@@ -1,7 +1,7 @@
 """Benchmark: durable ingest of 10-alert webhook payloads vs a bare FastAPI endpoint (the stack's ceiling).
 
 Usage: python bench/ingest.py [--payloads N] [--concurrency C] [--sync FULL|NORMAL] [--mode new|repeat]
-       [--rounds R] [--ingest process|split|thread]
+       [--rounds R] [--ingest process|inprocess]
 Starts `tocsin serve` (SQLite) and the bare app as separate uvicorn processes on free loopback ports, drives
 each with the same pre-built requests, and prints payloads/s, alerts/s, p50/p99 latency and the ratio.
 """
@@ -81,7 +81,7 @@ def start_tocsin(tmp: Path, sync: str) -> tuple[subprocess.Popen[bytes], int]:
            "auth": {"webhook": {"bearer_tokens": [TOKEN]},
                     "api_tokens": [{"name": "b", "token": "bench-api-0123456789"}]}}
     (tmp / "tocsin.yaml").write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "TOCSIN_LOG_LEVEL": "warning"}
+    env = {**os.environ, "TOCSIN_SERVER__LOG_LEVEL": "warning"}
     proc = subprocess.Popen([str(BIN / "tocsin"), "serve", "--config", str(tmp / "tocsin.yaml")], env=env)
     wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
     return proc, port

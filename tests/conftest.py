@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from tests.support.procs import postgres_server
 
-pytest_plugins = ["tests.fakes.plugin"]
+pytest_plugins = ["tests.fakes.plugin", "tests.support.plugin"]
 
 _counter = itertools.count()
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from tests.e2e.conftest import WEBHOOK_TOKEN, make_tocsin
 from tests.support.payloads import alert, payload
 from tests.support.procs import wait_http
+from tests.support.tocsin_proc import WEBHOOK_TOKEN, make_tocsin
 from webhook.incidents.tables import alerts, incidents
 
 pytestmark = pytest.mark.e2e

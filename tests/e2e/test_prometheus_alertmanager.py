@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import WEBHOOK_TOKEN, Tocsin, alertmanager_config
 from tests.support.exporter import TestExporter
 from tests.support.procs import free_port, start_alertmanager, start_prometheus
+from tests.support.tocsin_proc import WEBHOOK_TOKEN, Tocsin, alertmanager_config
 from webhook.ingest.payload import parse_payload
 
 pytestmark = pytest.mark.e2e

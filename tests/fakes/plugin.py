@@ -1,7 +1,6 @@
 """Pytest fixtures for the fakes: one server per session, state and faults reset for every test.
 
-Enable suite-wide with `pytest_plugins = ["tests.fakes.plugin"]` in the top-level tests/conftest.py, or
-import the fixtures into a package's conftest.py (as tests/notifiers/conftest.py does).
+Enabled suite-wide by `pytest_plugins = ["tests.fakes.plugin", ...]` in the top-level tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.pagerduty import FakePagerDuty
+from tests.fakes.prometheus import FakePrometheus
 from tests.fakes.slack import FakeSlack
 from tests.fakes.twilio import FakeTwilio
 
@@ -52,3 +52,10 @@ def fake_pagerduty(_fake_pagerduty_server: FakePagerDuty) -> Iterator[FakePagerD
     _fake_pagerduty_server.reset()
     yield _fake_pagerduty_server
     _fake_pagerduty_server.release_hangs()
+
+
+@pytest.fixture
+def fake_prometheus() -> Iterator[FakePrometheus]:
+    """A fake Prometheus query API of its own for the test (healthy: every verify query holds)."""
+    with FakePrometheus() as prom:
+        yield prom  # type: ignore[misc]

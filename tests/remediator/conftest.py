@@ -1,10 +1,10 @@
-"""Fixtures: fake API server + real kubernetes client, real Prometheus scraping a TestExporter, fake time."""
+"""Fixtures of the remediator tests: fake API server + real kubernetes client, real Prometheus scraping a
+TestExporter, fake time from T0. `clock` and `kube` override the plugin's (which serve the service tests)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from remediator.loader import load_runbooks
 from remediator.prometheus import Prometheus
 from remediator.runbook import Runbook
 from tests.fakekube import FakeKube
+from tests.support.clock import FakeClock
 from tests.support.exporter import TestExporter
 from tests.support.procs import Proc, start_prometheus
 
@@ -21,32 +22,14 @@ RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
-class Clock:
-    """Fake time: now() returns the current instant; sleep() advances it without waiting."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.current = start
-        self.slept: list[float] = []
-
-    def now(self) -> datetime:
-        return self.current
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.current += timedelta(seconds=seconds)
-        await asyncio.sleep(0)
-
-    def advance(self, **kwargs: float) -> None:
-        self.current += timedelta(**kwargs)
+@pytest.fixture
+def clock() -> FakeClock:
+    """The suite's fake clock, started at T0 here (overrides the plugin's `clock`)."""
+    return FakeClock(T0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def kube(clock: Clock) -> Iterator[FakeKube]:
+def kube(clock: FakeClock) -> Iterator[FakeKube]:
     with FakeKube(clock=clock.now) as server:
         yield server
 

@@ -11,8 +11,8 @@ from remediator.fakecluster import ClusterSpec, FakeCluster
 from remediator.records import Outcome
 from remediator.settings import EngineSettings
 from remediator.store import MemoryStore
-from tests.remediator.conftest import Clock
-from tests.remediator.test_engine import Recorder, alert, runbook
+from tests.support.clock import FakeClock
+from tests.support.remediator_engine import Recorder, alert, runbook
 
 ALLOW = ("https://flags.internal/api/v1/flags",)
 
@@ -26,7 +26,7 @@ class Calls:
         return self.status
 
 
-def engine_with(rb, clock: Clock, http: Calls, dry_run: bool = False):  # type: ignore[no-untyped-def]
+def engine_with(rb, clock: FakeClock, http: Calls, dry_run: bool = False):  # type: ignore[no-untyped-def]
     cluster = FakeCluster(ClusterSpec.model_validate({"deployments": [
         {"namespace": "shop", "name": "api", "replicas": 2}]}), clock.now())
     rec = Recorder()
@@ -41,7 +41,7 @@ def http_step(url: str, **kw: object) -> dict[str, object]:
             **kw}
 
 
-async def test_allow_listed_call_is_made_with_rendered_body(clock: Clock) -> None:
+async def test_allow_listed_call_is_made_with_rendered_body(clock: FakeClock) -> None:
     rb = runbook(steps=[http_step("https://flags.internal/api/v1/flags/{{ labels.deployment }}-beta")])
     calls = Calls()
     engine, _ = engine_with(rb, clock, calls)
@@ -57,7 +57,7 @@ async def test_allow_listed_call_is_made_with_rendered_body(clock: Clock) -> Non
     "http://flags.internal/api/v1/flags/x",  # other scheme
     "https://evil.example/api/v1/flags/x",  # other host
 ])
-async def test_urls_off_the_allow_list_are_refused_and_never_called(clock: Clock, url: str) -> None:
+async def test_urls_off_the_allow_list_are_refused_and_never_called(clock: FakeClock, url: str) -> None:
     rb = runbook(steps=[http_step(url)])
     calls = Calls()
     engine, _rec = engine_with(rb, clock, calls)
@@ -68,7 +68,7 @@ async def test_urls_off_the_allow_list_are_refused_and_never_called(clock: Clock
     assert calls.seen == []
 
 
-async def test_unexpected_status_fails_the_run(clock: Clock) -> None:
+async def test_unexpected_status_fails_the_run(clock: FakeClock) -> None:
     rb = runbook(steps=[http_step("https://flags.internal/api/v1/flags/x")])
     engine, _ = engine_with(rb, clock, Calls(status=500))
     run = await engine.start(rb, alert())
@@ -76,7 +76,7 @@ async def test_unexpected_status_fails_the_run(clock: Clock) -> None:
     assert "answered 500" in run.reason
 
 
-async def test_dry_run_makes_no_call(clock: Clock) -> None:
+async def test_dry_run_makes_no_call(clock: FakeClock) -> None:
     rb = runbook(steps=[http_step("https://flags.internal/api/v1/flags/x")])
     calls = Calls()
     engine, _ = engine_with(rb, clock, calls, dry_run=True)
@@ -84,7 +84,7 @@ async def test_dry_run_makes_no_call(clock: Clock) -> None:
     assert calls.seen == []
 
 
-async def test_notify_posts_a_rendered_message_event(clock: Clock) -> None:
+async def test_notify_posts_a_rendered_message_event(clock: FakeClock) -> None:
     rb = runbook(steps=[{"action": "notify", "message": "restarting {{ labels.deployment }} in {{ labels.namespace }}"},
                         {"action": "scale", "by": 1, "max": 10}])
     engine, rec = engine_with(rb, clock, Calls())

@@ -14,9 +14,9 @@ from remediator.runbook import Runbook
 from remediator.store import MemoryStore
 from tests.fakekube import FakeKube
 from tests.fakekube import builders as b
-from tests.remediator.conftest import Clock
-from tests.remediator.e2e_support import World, engine_for, fire
+from tests.support.clock import FakeClock
 from tests.support.exporter import TestExporter
+from tests.support.remediator_e2e import World, engine_for, fire
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,7 @@ def mutations(kube: FakeKube) -> list[tuple[str, str, str]]:
     return [(r.verb, r.resource, r.subresource) for r in kube.requests if r.verb not in ("get", "list")]
 
 
-async def test_crashlooping_pod_restarts_its_deployment(kube: FakeKube, cluster: KubeCluster, clock: Clock,
+async def test_crashlooping_pod_restarts_its_deployment(kube: FakeKube, cluster: KubeCluster, clock: FakeClock,
                                                         world: World, runbooks: dict[str, Runbook]) -> None:
     b.node(kube, "n1")
     b.deployment(kube, "e2e-crash", "api", 2, last_rollout=clock.now().replace(hour=6))
@@ -53,7 +53,7 @@ async def test_crashlooping_pod_restarts_its_deployment(kube: FakeKube, cluster:
     assert world.events[-1].page is False
 
 
-async def test_unavailable_replicas_are_deleted_and_recreated(kube: FakeKube, cluster: KubeCluster, clock: Clock,
+async def test_unavailable_replicas_are_deleted_and_recreated(kube: FakeKube, cluster: KubeCluster, clock: FakeClock,
                                                              world: World, runbooks: dict[str, Runbook]) -> None:
     b.node(kube, "n1")
     b.deployment(kube, "e2e-unavail", "web", 3)
@@ -74,7 +74,7 @@ async def test_unavailable_replicas_are_deleted_and_recreated(kube: FakeKube, cl
     assert mutations(kube) == [("delete", "pods", "")] * 2
 
 
-async def test_hpa_at_max_gets_a_higher_max(kube: FakeKube, cluster: KubeCluster, clock: Clock, world: World,
+async def test_hpa_at_max_gets_a_higher_max(kube: FakeKube, cluster: KubeCluster, clock: FakeClock, world: World,
                                             runbooks: dict[str, Runbook]) -> None:
     b.hpa(kube, "e2e-hpa", "api", 2, 10, 10)
     labels = 'namespace="e2e-hpa",horizontalpodautoscaler="api"'
@@ -90,7 +90,7 @@ async def test_hpa_at_max_gets_a_higher_max(kube: FakeKube, cluster: KubeCluster
 
 
 async def test_not_ready_node_is_cordoned_and_drained_after_approval(
-        kube: FakeKube, cluster: KubeCluster, clock: Clock, world: World, runbooks: dict[str, Runbook]) -> None:
+        kube: FakeKube, cluster: KubeCluster, clock: FakeClock, world: World, runbooks: dict[str, Runbook]) -> None:
     for name in ("n1", "n2", "n3", "n4", "n5"):
         b.node(kube, name)
     b.deployment(kube, "e2e-node", "api", 4)
@@ -117,7 +117,7 @@ async def test_not_ready_node_is_cordoned_and_drained_after_approval(
     assert drain.reason == "approved by alice"
 
 
-async def test_filling_volume_gets_expanded(kube: FakeKube, cluster: KubeCluster, clock: Clock, world: World,
+async def test_filling_volume_gets_expanded(kube: FakeKube, cluster: KubeCluster, clock: FakeClock, world: World,
                                             runbooks: dict[str, Runbook]) -> None:
     b.pvc(kube, "e2e-disk", "data-db-0", "10Gi")
     labels = 'namespace="e2e-disk",persistentvolumeclaim="data-db-0"'
@@ -134,7 +134,7 @@ async def test_filling_volume_gets_expanded(kube: FakeKube, cluster: KubeCluster
     assert claim["spec"]["resources"]["requests"]["storage"] == "15Gi"
 
 
-async def test_leaking_container_gets_a_rolling_restart(kube: FakeKube, cluster: KubeCluster, clock: Clock,
+async def test_leaking_container_gets_a_rolling_restart(kube: FakeKube, cluster: KubeCluster, clock: FakeClock,
                                                         world: World, runbooks: dict[str, Runbook]) -> None:
     b.node(kube, "n1")
     b.deployment(kube, "e2e-mem", "worker", 1)
@@ -152,7 +152,7 @@ async def test_leaking_container_gets_a_rolling_restart(kube: FakeKube, cluster:
     assert b.pods_of(kube, "e2e-mem", "worker") != [pod]
 
 
-async def test_celery_backlog_adds_workers(kube: FakeKube, cluster: KubeCluster, clock: Clock, world: World,
+async def test_celery_backlog_adds_workers(kube: FakeKube, cluster: KubeCluster, clock: FakeClock, world: World,
                                            runbooks: dict[str, Runbook]) -> None:
     b.node(kube, "n1")
     b.deployment(kube, "e2e-celery", "celery-worker", 4)
@@ -168,7 +168,7 @@ async def test_celery_backlog_adds_workers(kube: FakeKube, cluster: KubeCluster,
     assert world.events[1].message == "scale Deployment e2e-celery/celery-worker 4 -> 6"
 
 
-async def test_redis_limit_raised_after_approval(kube: FakeKube, cluster: KubeCluster, clock: Clock, world: World,
+async def test_redis_limit_raised_after_approval(kube: FakeKube, cluster: KubeCluster, clock: FakeClock, world: World,
                                                  runbooks: dict[str, Runbook]) -> None:
     b.node(kube, "n1")
     b.statefulset(kube, "e2e-redis", "redis", 1, containers={"redis": {"limits": {"memory": "2Gi"}}})

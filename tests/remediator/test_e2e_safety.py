@@ -14,9 +14,9 @@ from remediator.settings import EngineSettings
 from remediator.store import MemoryStore
 from tests.fakekube import FakeKube
 from tests.fakekube import builders as b
-from tests.remediator.conftest import Clock
-from tests.remediator.e2e_support import World, engine_for, fire
+from tests.support.clock import FakeClock
 from tests.support.exporter import TestExporter
+from tests.support.remediator_e2e import World, engine_for, fire
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def world(exporter: TestExporter, prometheus: Prometheus) -> Iterator[World]:
 
 @pytest.mark.parametrize("hostile", ["api\n  namespace: kube-system", "../etc", "api/../../x", "API", ""])
 async def test_hostile_label_is_refused_with_an_audit_entry(hostile: str, kube: FakeKube, cluster: KubeCluster,
-                                                            clock: Clock, world: World,
+                                                            clock: FakeClock, world: World,
                                                             runbooks: dict[str, Runbook]) -> None:
     b.deployment(kube, "shop", "api", 1)
     world.heal = False
@@ -45,7 +45,7 @@ async def test_hostile_label_is_refused_with_an_audit_entry(hostile: str, kube: 
     assert kube.requests == []  # not even a read
 
 
-async def test_denied_namespace_is_refused_before_any_call(kube: FakeKube, cluster: KubeCluster, clock: Clock,
+async def test_denied_namespace_is_refused_before_any_call(kube: FakeKube, cluster: KubeCluster, clock: FakeClock,
                                                            world: World, runbooks: dict[str, Runbook]) -> None:
     rb = runbooks["deployment-replicas-unavailable"]
     run = await fire(engine_for(rb, cluster, world, clock, MemoryStore()), rb,
@@ -56,7 +56,7 @@ async def test_denied_namespace_is_refused_before_any_call(kube: FakeKube, clust
     assert world.events[-1].page is True
 
 
-async def test_failed_verifications_open_the_circuit(kube: FakeKube, cluster: KubeCluster, clock: Clock,
+async def test_failed_verifications_open_the_circuit(kube: FakeKube, cluster: KubeCluster, clock: FakeClock,
                                                      world: World, runbooks: dict[str, Runbook]) -> None:
     b.node(kube, "n1")
     b.deployment(kube, "e2e-cb", "celery-worker", 2)
@@ -77,7 +77,7 @@ async def test_failed_verifications_open_the_circuit(kube: FakeKube, cluster: Ku
     assert len(b.pods_of(kube, "e2e-cb", "celery-worker")) == 8  # three runs of +2, the fourth refused
 
 
-async def test_dry_run_leaves_the_cluster_unchanged(kube: FakeKube, cluster: KubeCluster, clock: Clock,
+async def test_dry_run_leaves_the_cluster_unchanged(kube: FakeKube, cluster: KubeCluster, clock: FakeClock,
                                                     world: World, runbooks: dict[str, Runbook]) -> None:
     b.node(kube, "n1")
     b.deployment(kube, "e2e-dry", "celery-worker", 3)

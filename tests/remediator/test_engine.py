@@ -3,16 +3,11 @@ recovery after a crash. Time is fake throughout."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from remediator.casetest import FakePrometheus, PrometheusSpec
-from remediator.engine import Alert, Engine
-from remediator.events import RunEvent
+from remediator.engine import Engine
 from remediator.fakecluster import ClusterSpec, FakeCluster
-from remediator.loader import parse_runbook
 from remediator.records import (
     NewRun,
     Outcome,
@@ -24,46 +19,11 @@ from remediator.records import (
 from remediator.runbook import Runbook
 from remediator.settings import EngineSettings
 from remediator.store import MemoryStore
-from tests.remediator.conftest import Clock
-
-BASE: dict[str, Any] = {
-    "id": "scale-api", "description": "d", "owner": "o", "match": ['alertname="X"'],
-    "target": {"namespace": "{{ labels.namespace }}", "deployment": "{{ labels.deployment }}"},
-    "steps": [{"action": "scale", "by": 1, "max": 10}],
-    "verify": {"query": "up", "within": "1m", "interval": "10s"},
-    "safety": {"cooldown": "10m", "max_runs_per_hour": 2},
-}
+from tests.support.clock import FakeClock
+from tests.support.remediator_engine import Recorder, alert, runbook
 
 
-def runbook(**changes: Any) -> Runbook:
-    return parse_runbook(yaml.safe_dump({**BASE, **changes}), "test.yaml")
-
-
-@dataclass
-class Recorder:
-    events: list[RunEvent] = field(default_factory=list)
-    finished: list[tuple[str, Outcome]] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)
-    actions: list[tuple[str, StepOutcome]] = field(default_factory=list)
-    verified: list[float] = field(default_factory=list)
-
-    async def sink(self, event: RunEvent) -> None:
-        self.events.append(event)
-
-    def run_finished(self, runbook_id: str, outcome: Outcome) -> None:
-        self.finished.append((runbook_id, outcome))
-
-    def action_attempted(self, action: str, outcome: StepOutcome) -> None:
-        self.actions.append((action, outcome))
-
-    def guard_refused(self, guard: str) -> None:
-        self.refusals.append(guard)
-
-    def verified_after(self, runbook_id: str, seconds: float) -> None:
-        self.verified.append(seconds)
-
-
-def make(rb: Runbook, clock: Clock, *, spec: dict[str, Any] | None = None, holds: bool = True,
+def make(rb: Runbook, clock: FakeClock, *, spec: dict[str, Any] | None = None, holds: bool = True,
          settings: EngineSettings | None = None) -> tuple[Engine, FakeCluster, MemoryStore, Recorder]:
     cluster = FakeCluster(ClusterSpec.model_validate(spec or {
         "deployments": [{"namespace": "shop", "name": "api", "replicas": 2}]}), clock.now())
@@ -74,11 +34,7 @@ def make(rb: Runbook, clock: Clock, *, spec: dict[str, Any] | None = None, holds
     return engine, cluster, store, rec
 
 
-def alert(episode: str = "1", **labels: str) -> Alert:
-    return Alert({"alertname": "X", "namespace": "shop", "deployment": "api", **labels}, {}, "fp", episode)
-
-
-async def test_one_run_per_alert_episode(clock: Clock) -> None:
+async def test_one_run_per_alert_episode(clock: FakeClock) -> None:
     rb = runbook()
     engine, cluster, store, _ = make(rb, clock)
     first = await engine.start(rb, alert())
@@ -87,7 +43,7 @@ async def test_one_run_per_alert_episode(clock: Clock) -> None:
     assert cluster.calls == ["scale Deployment shop/api 3"] and len(store.runs) == 1
 
 
-async def test_cooldown_then_rate_limit_per_target(clock: Clock) -> None:
+async def test_cooldown_then_rate_limit_per_target(clock: FakeClock) -> None:
     rb = runbook()
     engine, cluster, _, rec = make(rb, clock)
     assert (await engine.start(rb, alert("1"))).outcome is Outcome.VERIFIED
@@ -103,7 +59,7 @@ async def test_cooldown_then_rate_limit_per_target(clock: Clock) -> None:
     assert len(cluster.calls) == 2
 
 
-async def test_one_run_at_a_time_per_target(clock: Clock) -> None:
+async def test_one_run_at_a_time_per_target(clock: FakeClock) -> None:
     rb = runbook(steps=[{"action": "approval", "message": "ok?"}, {"action": "scale", "by": 1, "max": 10}],
                  safety={"cooldown": "0s"})
     engine, _, _, _ = make(rb, clock)
@@ -113,7 +69,7 @@ async def test_one_run_at_a_time_per_target(clock: Clock) -> None:
     assert other.outcome is Outcome.REFUSED and "another run is acting on deployment/shop/api" in other.reason
 
 
-async def test_blast_radius_counts_pods_across_runs(clock: Clock) -> None:
+async def test_blast_radius_counts_pods_across_runs(clock: FakeClock) -> None:
     rb = runbook(target={"namespace": "{{ labels.namespace }}", "pod": "{{ labels.pod }}"},
                  steps=[{"action": "delete_pod"}], safety={"blast_radius": {"max_pods_deleted": 2}})
     pods = [{"namespace": "shop", "name": f"api-{i}", "owner": "Deployment/api"} for i in range(3)]
@@ -123,7 +79,7 @@ async def test_blast_radius_counts_pods_across_runs(clock: Clock) -> None:
     assert cluster.calls == ["delete_pod shop/api-0", "delete_pod shop/api-1"]
 
 
-async def test_approval_timeout_runs_rollback_and_pages(clock: Clock) -> None:
+async def test_approval_timeout_runs_rollback_and_pages(clock: FakeClock) -> None:
     rb = runbook(steps=[{"action": "scale", "by": 2, "max": 10},
                         {"action": "approval", "message": "restart too?", "timeout": "15m"},
                         {"action": "rollout_restart"}],
@@ -141,7 +97,7 @@ async def test_approval_timeout_runs_rollback_and_pages(clock: Clock) -> None:
     assert [s.phase for s in await store.list_steps(run.id)] == [Phase.STEPS, Phase.STEPS, Phase.ROLLBACK]
 
 
-async def test_rejected_approval_aborts_and_a_second_decision_changes_nothing(clock: Clock) -> None:
+async def test_rejected_approval_aborts_and_a_second_decision_changes_nothing(clock: FakeClock) -> None:
     rb = runbook(steps=[{"action": "rollout_restart", "dangerous": True}])
     engine, cluster, store, _ = make(rb, clock)
     run = await engine.start(rb, alert())
@@ -152,7 +108,7 @@ async def test_rejected_approval_aborts_and_a_second_decision_changes_nothing(cl
     assert store.approvals[(run.id, 0)].decided_by == "carol"
 
 
-async def test_abort_while_waiting(clock: Clock) -> None:
+async def test_abort_while_waiting(clock: FakeClock) -> None:
     rb = runbook(steps=[{"action": "approval", "message": "go?"}, {"action": "rollout_restart"}])
     engine, cluster, _, _ = make(rb, clock)
     run = await engine.start(rb, alert())
@@ -161,7 +117,7 @@ async def test_abort_while_waiting(clock: Clock) -> None:
     assert (await engine.resume(run.id)).outcome is Outcome.ABORTED
 
 
-async def test_interrupted_run_is_escalated_not_re_executed(clock: Clock) -> None:
+async def test_interrupted_run_is_escalated_not_re_executed(clock: FakeClock) -> None:
     rb = runbook()
     engine, cluster, store, rec = make(rb, clock)
     run, _ = await store.create_run(NewRun(
@@ -176,14 +132,14 @@ async def test_interrupted_run_is_escalated_not_re_executed(clock: Clock) -> Non
     assert cluster.calls == [] and rec.events[-1].page is True
 
 
-async def test_preconditions_gate_the_run(clock: Clock) -> None:
+async def test_preconditions_gate_the_run(clock: FakeClock) -> None:
     rb = runbook(preconditions=[{"query": 'up{job="{{ labels.deployment }}"} == 1', "description": "target up"}])
     engine, cluster, _, _ = make(rb, clock, holds=False)
     run = await engine.start(rb, alert())
     assert run.outcome is Outcome.SKIPPED and "target up" in run.reason and cluster.calls == []
 
 
-async def test_failed_verification_reports_metrics_and_events(clock: Clock) -> None:
+async def test_failed_verification_reports_metrics_and_events(clock: FakeClock) -> None:
     rb = runbook()
     engine, _, _, rec = make(rb, clock, holds=False)
     run = await engine.start(rb, alert())
@@ -196,21 +152,21 @@ async def test_failed_verification_reports_metrics_and_events(clock: Clock) -> N
     assert sum(clock.slept) == 60
 
 
-async def test_global_dry_run_wins_over_the_runbook(clock: Clock) -> None:
+async def test_global_dry_run_wins_over_the_runbook(clock: FakeClock) -> None:
     rb = runbook()
     engine, cluster, _, _ = make(rb, clock, settings=EngineSettings(dry_run=True))
     run = await engine.start(rb, alert())
     assert run.outcome is Outcome.DRY_RUN and cluster.calls == ["scale Deployment shop/api 3 (dry run)"]
 
 
-async def test_namespace_allow_list(clock: Clock) -> None:
+async def test_namespace_allow_list(clock: FakeClock) -> None:
     rb = runbook()
     engine, cluster, _, _ = make(rb, clock, settings=EngineSettings(namespace_allow=("payments",)))
     run = await engine.start(rb, alert())
     assert run.outcome is Outcome.REFUSED and "not on the allow list" in run.reason and cluster.calls == []
 
 
-async def test_matching_selects_runbooks(clock: Clock) -> None:
+async def test_matching_selects_runbooks(clock: FakeClock) -> None:
     rb = runbook(match=['alertname="X"', 'namespace!~"kube-.*"'])
     engine, _, _, _ = make(rb, clock)
     assert engine.matching({"alertname": "X", "namespace": "shop"}) == [rb]

@@ -1,23 +1,20 @@
-"""A Tocsin with every channel pointed at the fake vendors, responders, schedules and severity policies."""
+"""A Tocsin with every channel pointed at the fake vendors, responders, schedules and severity policies (the `env`
+fixture), and signed Slack and Twilio callbacks to it."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
-
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.fakes.twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, FakeTwilio
-from tests.support.clock import FakeClock
-from tests.webhook.conftest import Harness, make_config, start_harness
+from tests.support.harness import Harness, make_config
 from webhook.app import tick
 from webhook.config import TocsinConfig
 from webhook.notifiers.twilio.signature import twilio_signature
@@ -139,10 +136,3 @@ class Env:
     async def incident(self, iid: int) -> dict[str, Any]:
         return (await self.h.api("GET", f"/api/v1/incidents/{iid}")).json()  # type: ignore[no-any-return]
 
-
-@pytest.fixture
-async def env(db_url: str, tmp_path: Path, fake_slack: FakeSlack, fake_twilio: FakeTwilio,
-              fake_pagerduty: FakePagerDuty) -> AsyncIterator[Env]:
-    cfg = esc_config(db_url, tmp_path, fake_slack, fake_twilio, fake_pagerduty)
-    async for h in start_harness(cfg, FakeClock()):
-        yield Env(h, fake_slack, fake_twilio, fake_pagerduty)

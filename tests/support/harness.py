@@ -1,4 +1,4 @@
-"""Fixtures for the service: an app with its lifespan running and an HTTP client on it."""
+"""The service under test: an app with its lifespan running and an HTTP client on it (the `harness` fixture)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from tests.support.clock import FakeClock
-from webhook.app import create_app
+from webhook.app import build_asgi, create_app
 from webhook.config import TocsinConfig
 
 WEBHOOK_TOKEN = "hook-token-0123456789abcdef"
@@ -50,12 +49,7 @@ class Harness:
 async def start_harness(cfg: TocsinConfig, clock: FakeClock) -> AsyncIterator[Harness]:
     app = create_app(cfg, clock=clock, tick_seconds=0)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=build_asgi(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://tocsin.test") as client:
             yield Harness(app, client, clock, cfg)
 
-
-@pytest.fixture
-async def harness(db_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
-    async for h in start_harness(make_config(db_url, tmp_path), FakeClock()):
-        yield h

@@ -1,26 +1,24 @@
-"""Fixtures: the service with remediation on, against the fake Kubernetes API server, with fake time."""
+"""The service with remediation on, against the fake Kubernetes API server, with fake time (the `svc` fixture)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
+from remediator.records import RunStatus
 from tests.fakekube import FakeKube
-from tests.fakekube import builders as b
-from tests.remediation.escalated import fake_prometheus, renv  # noqa: F401 - fixtures of the escalated tests
 from tests.support.clock import FakeClock
+from tests.support.harness import API_TOKEN, WEBHOOK_TOKEN, make_config
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import API_TOKEN, WEBHOOK_TOKEN, make_config
-from webhook.app import create_app
+from webhook.app import build_asgi, create_app
 from webhook.config import TocsinConfig
 from webhook.remediation.service import Remediation
 
@@ -114,36 +112,11 @@ def remediation_config(db_url: str, tmp_path: Path, kube: FakeKube, prometheus_u
 async def start_service(cfg: TocsinConfig, clock: FakeClock, sleeper: Sleeper) -> AsyncIterator[Svc]:
     app = create_app(cfg, clock=clock, tick_seconds=0, sleep=sleeper)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=build_asgi(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://tocsin.test") as client:
             rem = app.state.remediation
             assert isinstance(rem, Remediation)
             yield Svc(app, client, clock, rem)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def sleeper(clock: FakeClock) -> Sleeper:
-    return Sleeper(clock)
-
-
-@pytest.fixture
-def kube(clock: FakeClock) -> Iterator[FakeKube]:
-    with FakeKube(clock=clock) as server:
-        b.node(server, "n1")
-        b.deployment(server, "shop", "api", 2)
-        yield server
-
-
-@pytest.fixture
-async def svc(db_url: str, tmp_path: Path, kube: FakeKube, clock: FakeClock,
-              sleeper: Sleeper) -> AsyncIterator[Svc]:
-    async for s in start_service(remediation_config(db_url, tmp_path, kube), clock, sleeper):
-        yield s
 
 
 def firing(alertname: str, minute: int = 59, **labels: str) -> dict[str, Any]:
@@ -170,3 +143,12 @@ def scale_calls(kube: FakeKube) -> int:
 
 
 HOLD = timedelta(minutes=10)
+
+
+async def waiting_run(svc: Svc) -> dict[str, Any]:
+    """A run of approve-me, waiting for its approval; its detail as the API shows it."""
+    await svc.deliver(deliver_body(firing("ApproveMe")))
+    [run] = await svc.rem.run_pending()
+    assert run.status is RunStatus.AWAITING_APPROVAL
+    detail: dict[str, Any] = (await svc.api("GET", f"/api/v1/runs/{run.id}")).json()
+    return detail

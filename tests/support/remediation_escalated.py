@@ -1,27 +1,27 @@
-"""The service with remediation and escalation on, every channel on the fake vendors, fake time and Prometheus."""
+"""The service with remediation and escalation on, every channel on the fake vendors, fake time and Prometheus
+(the `renv` fixture)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.escalation.conftest import Env, esc_config, run
 from tests.fakekube import FakeKube
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.prometheus import FakePrometheus
 from tests.fakes.slack import FakeSlack
 from tests.fakes.twilio import FakeTwilio
 from tests.support.clock import FakeClock
+from tests.support.escalation_env import Env, esc_config, run
+from tests.support.harness import Harness
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import Harness
-from webhook.app import create_app
+from webhook.app import build_asgi, create_app
 from webhook.config import TocsinConfig
 from webhook.remediation.service import Remediation
 
@@ -98,7 +98,7 @@ async def start(cfg: TocsinConfig, clock: FakeClock, slack: FakeSlack, twilio: F
                 kube: FakeKube, prom: FakePrometheus) -> AsyncIterator[RemEnv]:
     sleeper = StoppingSleeper(clock)
     app = create_app(cfg, clock=clock, tick_seconds=0, sleep=sleeper)
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=build_asgi(app))
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport,
                                                                    base_url="http://tocsin.test") as client:
         rem = app.state.remediation
@@ -106,30 +106,7 @@ async def start(cfg: TocsinConfig, clock: FakeClock, slack: FakeSlack, twilio: F
         yield RemEnv(Harness(app, client, clock, cfg), slack, twilio, pd, rem, prom, kube, sleeper)
 
 
-@pytest.fixture
-def fake_prometheus() -> Iterator[FakePrometheus]:
-    with FakePrometheus() as prom:
-        yield prom  # type: ignore[misc]
-
-
 Factory = Callable[..., Awaitable[RemEnv]]
-
-
-@pytest.fixture
-async def renv(db_url: str, tmp_path: Path, fake_slack: FakeSlack, fake_twilio: FakeTwilio,
-               fake_pagerduty: FakePagerDuty, kube: FakeKube, clock: FakeClock,
-               fake_prometheus: FakePrometheus) -> AsyncIterator[Factory]:
-    """`await renv(**remediation_settings)` starts the service; it stops with the test."""
-    gens: list[AsyncIterator[RemEnv]] = []
-
-    async def make(**remediation: Any) -> RemEnv:
-        cfg = config(db_url, tmp_path, fake_slack, fake_twilio, fake_pagerduty, kube, fake_prometheus, **remediation)
-        gens.append(start(cfg, clock, fake_slack, fake_twilio, fake_pagerduty, kube, fake_prometheus))
-        return await anext(gens[-1])
-
-    yield make
-    for gen in gens:
-        await gen.aclose()  # type: ignore[attr-defined]
 
 
 def pages(env: RemEnv) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Drive one shipped runbook end to end: fake cluster over HTTP, real Prometheus, fake time."""
+"""Drive one shipped runbook end to end: fake cluster over HTTP, real Prometheus, fake time (tests/remediator)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from remediator.records import RunRecord
 from remediator.runbook import Runbook
 from remediator.settings import EngineSettings
 from remediator.store import MemoryStore
-from tests.remediator.conftest import Clock
+from tests.support.clock import FakeClock
 from tests.support.exporter import TestExporter
 
 
@@ -55,7 +55,7 @@ class World:
             self.exporter.remove(series)
 
 
-def engine_for(runbook: Runbook, cluster: KubeCluster, world: World, clock: Clock, store: MemoryStore,
+def engine_for(runbook: Runbook, cluster: KubeCluster, world: World, clock: FakeClock, store: MemoryStore,
                settings: EngineSettings | None = None) -> Engine:
     return Engine(store=store, cluster=cluster, prometheus=world.prometheus, runbooks=[runbook],
                   settings=settings, clock=clock.now, sleep=clock.sleep, events=world.sink)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tests.support.harness import WEBHOOK_TOKEN, Harness
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import WEBHOOK_TOKEN, Harness
 
 
 async def _open(h: Harness, **labels: str) -> int:
@@ -55,7 +55,7 @@ async def test_ack_records_who_and_when_and_is_idempotent(harness: Harness) -> N
     again = await harness.api("POST", f"/api/v1/incidents/{iid}/ack")
     assert again.json()["changed"] is False
     d = (await harness.api("GET", f"/api/v1/incidents/{iid}")).json()
-    assert d["acked_by"] == "alice" and d["acked_at"] == harness.clock.now.isoformat()
+    assert d["acked_by"] == "alice" and d["acked_at"] == harness.clock().isoformat()
     ev = d["timeline"][-1]
     assert ev["kind"] == "acknowledged" and ev["actor"] == "alice" and ev["detail"]["note"] == "looking"
 

@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from tests.support.clock import FakeClock
+from tests.support.harness import API_TOKEN, WEBHOOK_TOKEN, Harness, make_config, start_harness
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import API_TOKEN, WEBHOOK_TOKEN, Harness, make_config, start_harness
 
 URL = "/webhook/alertmanager"
 

@@ -13,7 +13,7 @@ from webhook.cli import main
 from webhook.config import load_config
 from webhook.yamlpos import ConfigError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -11,7 +11,7 @@ import yaml
 
 from webhook.cli import main
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 #: Every config example of these pages; runbooks.md also holds runbook files, only its config blocks count.
 PAGES = ("channels.md", "schedules.md", "escalation.md", "runbooks.md")
 SECTIONS = {"channels", "oncall", "escalation", "remediation"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.escalation.conftest import ALICE, TOCSIN_NUMBER, Env, run, slack_click, twilio_post
+from tests.support.escalation_env import ALICE, TOCSIN_NUMBER, Env, run, slack_click, twilio_post
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def slack_sig(env: Env, body: bytes, ts: str) -> str:
     import hashlib
     import hmac
 
-    from tests.escalation.conftest import SIGNING_SECRET
+    from tests.support.escalation_env import SIGNING_SECRET
     return "v0=" + hmac.new(SIGNING_SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
 
 

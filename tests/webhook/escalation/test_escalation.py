@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.escalation.conftest import ALICE, BOB, CAROL, TOCSIN_NUMBER, Env, run, slack_click, twilio_post
+from tests.support.escalation_env import ALICE, BOB, CAROL, TOCSIN_NUMBER, Env, run, slack_click, twilio_post
 from tests.support.payloads import alert, payload
 
 

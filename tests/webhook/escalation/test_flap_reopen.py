@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.escalation.conftest import ALICE, Env, esc_config, run
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.fakes.twilio import FakeTwilio
 from tests.support.clock import FakeClock
+from tests.support.escalation_env import ALICE, Env, esc_config, run
+from tests.support.harness import start_harness
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import start_harness
 from webhook.config import TocsinConfig
 
 

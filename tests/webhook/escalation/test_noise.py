@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from aiosmtpd.controller import Controller
-
-from tests.escalation.conftest import ALICE, esc_config, run
-from tests.notifiers.test_email import Inbox, _free_port
 from tests.support.clock import FakeClock
+from tests.support.escalation_env import ALICE, esc_config, run
+from tests.support.harness import start_harness
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import start_harness
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 async def test_a_storm_of_one_team_pages_once_with_a_summary(db_url: str, tmp_path: Path, fake_slack, fake_twilio,

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.escalation.conftest import esc_config
 from tests.support.clock import FakeClock
+from tests.support.escalation_env import esc_config
+from tests.support.harness import start_harness
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import start_harness
 from webhook.escalation.policy import idem
 from webhook.notifiers import Channel, DeliveryResult, Message, outbox_repo
 

@@ -6,11 +6,12 @@ import itertools
 from datetime import datetime
 from pathlib import Path
 
-from tests.escalation.conftest import ALICE, BOB, CAROL, POLICIES, Env, esc_config, run
 from tests.support.clock import FakeClock
+from tests.support.escalation_env import ALICE, BOB, CAROL, POLICIES, Env, esc_config, run
+from tests.support.harness import start_harness
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import start_harness
 from webhook import metrics
+from webhook.escalation import repo as escalation_repo
 from webhook.notifiers import outbox_repo
 
 
@@ -75,7 +76,8 @@ async def test_a_claim_lost_in_a_crash_is_sent_once_after_its_lease(db_url: str,
         svc = h.app.state.svc
         await h.post_webhook(payload(alert()))
         await svc.db.write(svc.workers[0].escalation.fire_due, clock(), 10)
-        claimed = await svc.db.write(outbox_repo.claim, clock(), "crashed-replica", cfg.escalation.delivery.lease, 10)
+        claimed = await svc.db.write(outbox_repo.claim, clock(), "crashed-replica", cfg.escalation.delivery.lease, 10,
+                                     escalation_repo.group_members)
         assert len(claimed) == 3  # ...and the process dies before it sends or records anything
     async for h in start_harness(cfg, clock):
         await run(h, minutes=0.5)

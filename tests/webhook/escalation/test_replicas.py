@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.escalation.conftest import esc_config
 from tests.support.clock import FakeClock
+from tests.support.escalation_env import esc_config
+from tests.support.harness import start_harness
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import start_harness
 from webhook.app import tick
 from webhook.escalation import repo as escalation_repo
 from webhook.escalation.service import Escalation
@@ -54,8 +54,9 @@ async def test_concurrent_claims_are_disjoint(fresh_pg_url: str, tmp_path: Path,
         assert not {s["id"] for s in mine} & {s["id"] for s in theirs}
         assert len(Escalation(cfg, "replica-1").fire_due(first, clock(), 100)) == 5  # its own 5, not theirs
     with engine.begin() as first, engine.begin() as second:
-        jobs1 = outbox_repo.claim(first, clock(), "r1", cfg.escalation.delivery.lease, 4)
-        jobs2 = outbox_repo.claim(second, clock(), "r2", cfg.escalation.delivery.lease, 100)
+        jobs1 = outbox_repo.claim(first, clock(), "r1", cfg.escalation.delivery.lease, 4, escalation_repo.group_members)
+        jobs2 = outbox_repo.claim(second, clock(), "r2", cfg.escalation.delivery.lease, 100,
+                                  escalation_repo.group_members)
         assert (len(jobs1), len(jobs2)) == (4, 5 * 3 - 4)  # 5 steps fired, 3 pages each
         assert {j.row["id"] for j in jobs1}.isdisjoint({j.row["id"] for j in jobs2})
     engine.dispose()

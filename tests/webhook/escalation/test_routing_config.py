@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.escalation.conftest import ONCALL, Env
+from tests.support.escalation_env import ONCALL, Env
 from webhook.cli import main
 from webhook.config import load_config
 from webhook.config.escalation import EscalationConfig
@@ -18,7 +18,7 @@ from webhook.yamlpos import ConfigError
 
 SAT_NIGHT = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 MON_NOON = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def tree(**root: object) -> EscalationConfig:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.escalation.conftest import ALICE, BOB, POLICIES, Env, esc_config, run
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.fakes.twilio import FakeTwilio
 from tests.support.clock import FakeClock
-from tests.webhook.conftest import start_harness
+from tests.support.escalation_env import ALICE, BOB, POLICIES, Env, esc_config, run
+from tests.support.harness import start_harness
 from webhook.config.escalation import Policy
 from webhook.escalation.policy import firings, next_position
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
+from tests.support.harness import Harness
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import Harness
 from webhook.incidents.tables import alerts, incidents, receipts
 
 T0 = datetime(2026, 11, 28, 2, 59, tzinfo=UTC)
@@ -155,15 +156,34 @@ async def test_alert_resolving_after_a_manual_resolve_keeps_who_resolved_it(harn
     assert after["firing_alerts"] == 0
 
 
-async def test_inline_sqlite_commits_give_the_same_result(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_the_ingest_process_loop_and_the_writer_thread_commit_the_same(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SQLite ingest runs the whole transaction on the ingest process's loop (production) or on the writer thread
+    (ingest.process: false, which the API tests use): the same payloads must give the same rows either way."""
     from tests.support.clock import FakeClock
-    from tests.webhook.conftest import make_config, start_harness
+    from tests.support.harness import make_config
+    from webhook.ingest.prepare import decode
+    from webhook.ingest.writer import Ingestor
+    from webhook.store.db import Database
+    from webhook.store.migrate import upgrade
 
-    cfg = make_config(f"sqlite:///{tmp_path}/inline.db", tmp_path, ingest={"inline_sqlite": True})
-    async for h in start_harness(cfg, FakeClock()):
-        body = payload(alert(pod="api-1"), alert(pod="api-2"))
-        results = await asyncio.gather(*(h.post_webhook(body) for _ in range(50)))
-        assert {r.status_code for r in results} == {200}
-        [inc] = await incidents_list(h)
-        assert inc["alert_count"] == 2
-        assert count(h, alerts) == 2
+    stored = {}
+    for on_loop in (True, False):
+        cfg = make_config(f"sqlite:///{tmp_path}/loop-{on_loop}.db", tmp_path)
+        db = Database.from_url(cfg.database_url())
+        upgrade(db.engine)
+        ingestor = Ingestor(db, cfg, FakeClock(), on_loop=on_loop)
+        ingestor.start()
+        try:
+            firing = decode(json.dumps(payload(alert(pod="api-1"), alert(pod="api-2"))).encode(), cfg)
+            await asyncio.gather(*(ingestor.submit(firing) for _ in range(50)))
+            await ingestor.submit(decode(json.dumps(payload({**alert(pod="api-1"), "status": "resolved",
+                                                             "endsAt": "2026-11-28T03:05:00Z"})).encode(), cfg))
+        finally:
+            await ingestor.stop()
+        with db.engine.connect() as conn:
+            incs = [tuple(r) for r in conn.execute(select(incidents.c.state, incidents.c.alert_count,
+                                                          incidents.c.firing_alerts))]
+            eps = sorted(tuple(r) for r in conn.execute(select(alerts.c.status, alerts.c.receive_count)))
+        db.close()
+        stored[on_loop] = (incs, eps)
+    assert stored[True] == stored[False] == ([("triggered", 2, 1)], [("firing", 50), ("resolved", 51)])

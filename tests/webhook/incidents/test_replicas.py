@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.clock import FakeClock
+from tests.support.harness import make_config, start_harness
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import make_config, start_harness
 
 pytestmark = pytest.mark.postgres
 

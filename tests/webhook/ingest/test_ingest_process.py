@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.clock import FakeClock
+from tests.support.harness import WEBHOOK_TOKEN, Harness, make_config
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import WEBHOOK_TOKEN, Harness, make_config
 from webhook import metrics
-from webhook.app import create_app
+from webhook.app import build_asgi, create_app
 from webhook.incidents.tables import alerts, incidents
 from webhook.ingest.process import ProcessIngestor
 
@@ -28,7 +28,7 @@ async def process_harness(db_url: str, tmp_path: Path, **overrides: Any) -> Asyn
     cfg = make_config(db_url, tmp_path, **overrides)
     app = create_app(cfg, clock=FakeClock(), tick_seconds=0, ingest_process=True)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=build_asgi(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://tocsin.test") as client:
             yield Harness(app, client, FakeClock(), cfg)
 

@@ -8,12 +8,12 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.support.harness import make_config
 from tests.support.payloads import alert, payload
-from tests.webhook.conftest import make_config
 from webhook.ingest.payload import PayloadError, SlowPath, decode_fast, parse_payload, stamp
 from webhook.ingest.prepare import decode, prepare
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alertmanager"
 CFG = make_config("sqlite://", Path("/tmp"))
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.webhook.conftest import Harness
+from tests.support.harness import Harness
 from webhook.ingest.payload import parse_payload
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alertmanager"
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import email
-import socket
 import ssl
 from collections.abc import Iterator
-from email.message import Message as MimeMessage
-from email.policy import default as default_policy
 
 import pytest
 import trustme
@@ -15,48 +11,15 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
-from tests.notifiers.conftest import make_incident
+from tests.support.incident_view import make_incident
+from tests.support.procs import free_port
+from tests.support.smtp import Inbox
+from webhook.config.channels import SmtpConfig
 from webhook.notifiers.base import Channel, Delivered, Message, MessageKind, Permanent, Retryable, Severity, Target
-from webhook.notifiers.email import EmailNotifier, SmtpConfig
+from webhook.notifiers.email import EmailNotifier
 from webhook.notifiers.render import Renderer
 
 TO = Target(Channel.EMAIL, "oncall@example.com")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Inbox:
-    """aiosmtpd handler that keeps what it received and can refuse recipients."""
-
-    def __init__(self) -> None:
-        self.mails: list[MimeMessage] = []
-        self.refuse: str | None = None
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.refuse:
-            return self.refuse
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.mails.append(email.message_from_bytes(envelope.content, policy=default_policy))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
@@ -72,7 +35,7 @@ def tls_smtp() -> Iterator[tuple[Inbox, int, ssl.SSLContext]]:
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
     inbox = Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=server_ctx, require_starttls=True,
                             authenticator=authenticate, auth_require_tls=True, auth_required=True)
     controller.start()
@@ -174,7 +137,7 @@ async def test_refused_recipient_5xx_is_permanent_4xx_retryable(smtp, renderer, 
 
 
 async def test_unreachable_relay_is_retryable(renderer, incident):
-    notifier = EmailNotifier(plain_config(_free_port()), renderer)
+    notifier = EmailNotifier(plain_config(free_port()), renderer)
     result = await notifier.notify(Message(MessageKind.TRIGGER, TO, incident))
     assert isinstance(result, Retryable)
 

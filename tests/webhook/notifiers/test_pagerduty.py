@@ -9,7 +9,7 @@ import httpx
 from pydantic import SecretStr
 
 from tests.fakes import FakePagerDuty
-from tests.notifiers.conftest import make_incident
+from tests.support.incident_view import make_incident
 from webhook.notifiers.base import (
     Channel,
     Delivered,

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tests.notifiers.conftest import make_incident
+from tests.support.incident_view import make_incident
 from webhook.notifiers.base import Channel, IncidentState, Message, MessageKind, Severity, Target
 from webhook.notifiers.render import Renderer, truncate
 

@@ -8,7 +8,7 @@ import json
 from pydantic import SecretStr
 
 from tests.fakes import FakeSlack
-from tests.notifiers.conftest import make_incident
+from tests.support.incident_view import make_incident
 from webhook.notifiers.base import (
     Channel,
     Delivered,

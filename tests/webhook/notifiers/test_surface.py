@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from pydantic import SecretStr
 
 import webhook.notifiers
+from webhook.config.channels import SmtpConfig
 from webhook.notifiers import Notifier
-from webhook.notifiers.email import EmailNotifier, SmtpConfig
+from webhook.notifiers.email import EmailNotifier
 from webhook.notifiers.log import LogNotifier
 from webhook.notifiers.pagerduty import PagerDutyNotifier
 from webhook.notifiers.render import Renderer

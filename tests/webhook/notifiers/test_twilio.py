@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from tests.fakes import FakeTwilio
 from tests.fakes.twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
-from tests.notifiers.conftest import make_incident
+from tests.support.incident_view import make_incident
 from webhook.notifiers.base import Channel, Delivered, Message, MessageKind, Permanent, Retryable, Target
 from webhook.notifiers.render import Renderer
 from webhook.notifiers.twilio.notifier import TwilioNotifier

@@ -10,7 +10,8 @@ import yaml
 from icalendar import Calendar
 from pydantic import ValidationError
 
-from webhook.config.oncall import OnCallConfig, Responder, Schedule, TimeWindow, parse_duration
+from webhook.config.oncall import OnCallConfig, Responder, Schedule, TimeWindow
+from webhook.config.types import parse_duration
 from webhook.oncall.ical import to_ical
 from webhook.oncall.schedule import on_call, shifts, who_is_on_call
 

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediator.records import ApprovalDecision, RunStatus
+from remediator.records import ApprovalDecision
 from tests.fakekube import FakeKube
-from tests.remediation.conftest import Svc, deliver_body, firing, scale_calls
-from tests.webhook.conftest import WEBHOOK_TOKEN
-
-
-async def waiting_run(svc: Svc) -> dict[str, Any]:
-    await svc.deliver(deliver_body(firing("ApproveMe")))
-    [run] = await svc.rem.run_pending()
-    assert run.status is RunStatus.AWAITING_APPROVAL
-    detail: dict[str, Any] = (await svc.api("GET", f"/api/v1/runs/{run.id}")).json()
-    return detail
+from tests.support.harness import WEBHOOK_TOKEN
+from tests.support.remediation_env import Svc, deliver_body, firing, scale_calls, waiting_run
 
 
 async def test_runbooks_are_listed(svc: Svc) -> None:

@@ -12,10 +12,9 @@ import uvicorn
 from playwright.async_api import Page, async_playwright, expect
 
 from tests.fakekube import FakeKube
-from tests.remediation.conftest import Svc, deliver_body, firing, scale_calls
-from tests.remediation.test_api import waiting_run
+from tests.support.harness import API_TOKEN
 from tests.support.procs import free_port
-from tests.webhook.conftest import API_TOKEN
+from tests.support.remediation_env import Svc, deliver_body, firing, scale_calls, waiting_run
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

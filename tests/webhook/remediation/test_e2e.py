@@ -13,10 +13,18 @@ from remediator.prometheus import Prometheus
 from remediator.records import Outcome
 from tests.fakekube import FakeKube
 from tests.fakekube import builders as b
-from tests.remediation.conftest import RUNBOOKS, Sleeper, Svc, deliver_body, firing, remediation_config, start_service
 from tests.support.clock import FakeClock
 from tests.support.exporter import TestExporter
 from tests.support.procs import Proc, start_prometheus
+from tests.support.remediation_env import (
+    RUNBOOKS,
+    Sleeper,
+    Svc,
+    deliver_body,
+    firing,
+    remediation_config,
+    start_service,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 from remediator.records import RunStatus
-from tests.escalation.conftest import run
-from tests.remediation.escalated import NONE, ONCE, Factory, open_critical, pages
+from tests.support.escalation_env import run
+from tests.support.remediation_escalated import NONE, ONCE, Factory, open_critical, pages
 from webhook import metrics
 
 

@@ -9,7 +9,9 @@ from sqlalchemy import create_engine, select
 
 from remediator.records import Outcome, RunStatus
 from tests.fakekube import FakeKube
-from tests.remediation.conftest import (
+from tests.support.clock import FakeClock
+from tests.support.harness import make_config
+from tests.support.remediation_env import (
     HOLD,
     Sleeper,
     Svc,
@@ -20,9 +22,7 @@ from tests.remediation.conftest import (
     scale_calls,
     start_service,
 )
-from tests.support.clock import FakeClock
-from tests.webhook.conftest import make_config
-from webhook.app import create_app
+from webhook.app import build_asgi, create_app
 from webhook.remediation import run_requests as requests
 from webhook.remediation.tables import remediation_requests
 
@@ -147,8 +147,8 @@ async def test_without_a_cluster_the_service_runs_as_before(db_url: str, tmp_pat
         assert app.state.remediation is None
         import httpx
 
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            from tests.webhook.conftest import API_TOKEN, WEBHOOK_TOKEN
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_asgi(app)), base_url="http://t") as client:
+            from tests.support.harness import API_TOKEN, WEBHOOK_TOKEN
 
             ok = await client.post("/webhook/alertmanager", json=deliver_body(firing("ScaleMe")),
                                    headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"})

@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from remediator.events import RunEvent
-from tests.escalation.conftest import SIGNING_SECRET, run, slack_click
 from tests.fakes.slack import SlackMessage
-from tests.remediation.escalated import Factory, RemEnv, open_critical, pages
+from tests.support.escalation_env import SIGNING_SECRET, run, slack_click
+from tests.support.remediation_escalated import Factory, RemEnv, open_critical, pages
 
 
 async def test_progress_lines_reach_the_incident_thread_once_and_never_sms(renv: Factory) -> None:

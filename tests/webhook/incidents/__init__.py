@@ -1,0 +1,1 @@
+"""Incidents: the pure dedup and flap decisions, and deliveries deduplicated into incidents."""

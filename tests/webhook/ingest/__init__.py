@@ -1,0 +1,1 @@
+"""Ingest: the fast and the pydantic decoders, recorded Alertmanager payloads, the ingest process."""
