@@ -155,4 +155,3 @@ async def run_cases(runbooks: list[Runbook], files: list[Path]) -> list[CaseResu
             run, calls = await run_case(runbook, case)
             results.append(CaseResult(runbook.id, case.name, check(run, calls, case.expect)))
     return results
-

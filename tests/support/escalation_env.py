@@ -135,4 +135,3 @@ class Env:
 
     async def incident(self, iid: int) -> dict[str, Any]:
         return (await self.h.api("GET", f"/api/v1/incidents/{iid}")).json()  # type: ignore[no-any-return]
-

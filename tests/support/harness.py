@@ -52,4 +52,3 @@ async def start_harness(cfg: TocsinConfig, clock: FakeClock) -> AsyncIterator[Ha
         transport = httpx.ASGITransport(app=build_asgi(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://tocsin.test") as client:
             yield Harness(app, client, clock, cfg)
-

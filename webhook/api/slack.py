@@ -22,14 +22,6 @@ from webhook.store.db import StorageUnavailable
 router = APIRouter(tags=["callbacks"])
 
 
-
-
-
-
-
-
-
-
 async def _approval(request: Request, svc: Service, click: ApprovalClick) -> Response:
     rem: Remediation | None = getattr(request.app.state, "remediation", None)
     if rem is None:

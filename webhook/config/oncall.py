@@ -50,8 +50,6 @@ class TimeWindow(Strict):
         return [e for e in out if start < e < end]
 
 
-
-
 class ContactRule(Strict):
     """Reach the responder on `channel` once `after` has passed since they were paged."""
 

@@ -19,12 +19,6 @@ DUE_STATES = ("pending", "held")
 PAGING_KINDS = ("trigger", "reminder", "storm_summary")
 
 
-
-
-
-
-
-
 def team_counts_since(conn: Connection, teams: Iterable[str], since: datetime) -> dict[str, int]:
     """Runs opened per team since `since` (storm detection); uses the (team, opened_at) index."""
     names = sorted(set(teams))
@@ -153,8 +147,6 @@ def reached(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
-
-
 def take_rate(conn: Connection, subject: str, channel: str, window_start: datetime, limit: int) -> bool:
     """Count one use of `channel` for `subject` in this window; False (not counted) when the limit is reached."""
     key = (rate_counters.c.subject == subject, rate_counters.c.channel == channel,
@@ -176,8 +168,6 @@ def outbox_pending(conn: Connection) -> list[tuple[str, int]]:
     q = (select(deliveries.c.channel, func.count()).where(deliveries.c.status == "pending")
          .group_by(deliveries.c.channel))
     return [(r[0], int(r[1])) for r in conn.execute(q)]
-
-
 
 
 def gauges(conn: Connection, now: datetime) -> tuple[int, list[tuple[str, int]]]:

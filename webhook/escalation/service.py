@@ -30,22 +30,6 @@ STATE_CHANNELS = {
 }
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 #: (conn, incident id, now) -> end of a remediation hold on the incident's escalation, None when not held.
 HeldUntil = Callable[[Connection, int, datetime], datetime | None]
 #: (conn, incident id, step number counted from 1, now): the escalation fired this step (remediation trigger).

@@ -106,5 +106,3 @@ class EscalationWorker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self._sessions.close()
-
-

@@ -84,5 +84,3 @@ def resolve_quiet(conn: Connection, now: datetime, hooks: ActionHook | None = No
         if hooks is not None:
             hooks.on_action(conn, i, "resolve", "tocsin", now, detail)
     return ids
-
-

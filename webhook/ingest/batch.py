@@ -31,12 +31,6 @@ def annotations_text(stored: Any) -> str:
     return stored if isinstance(stored, str) else json_text(stored, canonical=True)
 
 
-
-
-
-
-
-
 @dataclass(slots=True)
 class _Inc:
     snap: IncidentSnap
@@ -306,8 +300,6 @@ class IngestBatch:
                 " resolved_at = CASE v.mode WHEN 1 THEN v.now2 WHEN 2 THEN NULL ELSE resolved_at END,"
                 " resolved_by = CASE v.mode2 WHEN 1 THEN 'alertmanager' WHEN 2 THEN NULL ELSE resolved_by END"
                 " FROM v WHERE incidents.id = v.id")
-
-
 
 
 def ingest_batch(conn: Connection, payloads: list[PreparedPayload], now: datetime,

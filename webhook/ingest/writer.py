@@ -19,19 +19,6 @@ from webhook.store.db import Database, StorageUnavailable
 log = logging.getLogger(__name__)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
 _Item = tuple[PreparedPayload, "asyncio.Future[None]"]
 
 

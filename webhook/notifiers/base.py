@@ -176,8 +176,6 @@ def parse_retry_after(value: str | None, default: float | None = None) -> float 
     return max(seconds, 0.0)
 
 
-
-
 class SignatureError(Exception):
     """A callback failed verification; `reason` is safe to log and to return (it holds no secret)."""
 

@@ -16,8 +16,6 @@ from webhook.notifiers.render import Renderer
 log = logging.getLogger(__name__)
 
 
-
-
 def classify_smtp_error(exc: Exception) -> Retryable | Permanent:
     """SMTP's own rule: 4xx replies are transient, 5xx permanent; connection trouble is transient."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):

@@ -17,16 +17,6 @@ class Shift:
     source: str  # layer name, or "override"
 
 
-
-
-
-
-
-
-
-
-
-
 def _layer_user(schedule: Schedule, layer: Layer, at: datetime) -> str | None:
     if layer.restrictions and not any(w.contains(at) for w in layer.restrictions):
         return None
@@ -90,13 +80,3 @@ def shifts(schedule: Schedule, start: datetime, end: datetime) -> list[Shift]:
     done += [Shift(user, since, edges[-1], source) for (user, source), since in open_.items()]
     kept = [s for s in done if s.start < end and s.end > start]
     return sorted(kept, key=lambda s: (s.start, s.user))
-
-
-
-
-
-
-
-
-
-

@@ -124,13 +124,3 @@ def incident_state(conn: Connection, incident_id: int) -> tuple[str, bool] | Non
     """(state, acknowledged) of an incident, None if unknown."""
     row = conn.execute(select(incidents.c.state, incidents.c.acked_at).where(incidents.c.id == incident_id)).first()
     return None if row is None else (row.state, row.acked_at is not None)
-
-
-
-
-
-
-
-
-
-

@@ -48,10 +48,6 @@ def timeline_kind(event: RunEvent) -> str:
     return _KINDS[event.kind]
 
 
-
-
-
-
 class DecisionRefused(Exception):
     """An approval decision or abort that cannot be taken; `unknown`: no such run (else: a conflict)."""
 
@@ -219,12 +215,6 @@ class Remediation:
         if self.cfg.resolve_on_verified and state[0] in _OPEN:
             incident_repo.act(conn, incident, "resolve", ACTOR, event.at,
                               note=f"verified by runbook {event.runbook_id} (run {event.run_id})", hooks=self.hooks)
-
-
-
-
-
-
 
 
 def build_remediation(cfg: RemediationConfig, db: Database, clock: Clock, hooks: Hooks, *,

@@ -112,4 +112,3 @@ def test_a_tick_reads_due_rows_through_an_index(tmp_path: Path, query: str, inde
         plan = " ".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {query}")))
     engine.dispose()
     assert f"USING INDEX {index}" in plan and "TEMP B-TREE" not in plan
-
