@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= examples/tocsin.yaml
 
-.PHONY: venv sysdeps lint test test-fast run bench clean
+.PHONY: venv sysdeps lint test test-fast soak run bench clean
 
 $(STAMP): pyproject.toml
 	@bash scripts/pydeps.sh "$(PY)" "$(VENV)"
@@ -26,6 +26,13 @@ test: venv sysdeps lint
 
 test-fast: venv
 	$(BIN)/pytest -q -x -m "not e2e"
+
+# The model-based concurrency test of incident state with many examples and fresh randomness on SQLite and
+# PostgreSQL (`make test` runs 25 reproducible ones); prints how many ran. SOAK_EXAMPLES per backend.
+SOAK_EXAMPLES ?= 2000
+soak: venv sysdeps
+	TOCSIN_SOAK_EXAMPLES=$(SOAK_EXAMPLES) $(BIN)/pytest -q -s -p no:cacheprovider \
+		tests/webhook/incidents/test_model_concurrency.py
 
 run: venv
 	$(BIN)/tocsin serve --config $(CONFIG) --dev

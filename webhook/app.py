@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook import __version__, metrics
 from webhook.api import alertmanager, console, health, incidents, remediation, schedules, slack, twilio
+from webhook.api.limits import ApiGuard
 from webhook.auth import Credentials, resolve_credentials
 from webhook.clock import Clock, utcnow
 from webhook.config import TocsinConfig
@@ -25,6 +26,7 @@ from webhook.ingest.process import ProcessIngestor
 from webhook.ingest.writer import Ingestor, IngestSink
 from webhook.remediation.bridge import RemediationChannels, escalation_holds
 from webhook.remediation.service import Sleep, build_remediation
+from webhook.retention import Retention
 from webhook.service import Service, register_hooks
 from webhook.store.db import Database, StorageUnavailable
 from webhook.store.migrate import upgrade
@@ -61,7 +63,7 @@ async def tick(svc: Service) -> None:
         return
     if resolved:
         log.info("resolved %d flapping incidents after their quiet period", len(resolved))
-    for worker in svc.workers:
+    for worker in [*svc.workers, *svc.housekeeping]:
         try:
             await worker.tick(now)
         except StorageUnavailable as exc:
@@ -79,27 +81,39 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        db = Database.from_url(cfg.database_url(), sqlite_synchronous=cfg.database.sqlite_synchronous,
-                               pool_size=cfg.database.pool_size)
+        db = Database.from_url(cfg.database_url(), **cfg.database.engine_options())
         if cfg.database.auto_migrate:
             upgrade(db.engine)
         hooks = Hooks()
-        escalation = EscalationWorker(cfg, db, clock, holds=escalation_holds(cfg.remediation))
+
+        def wake_runs() -> None:  # work for remediation: run requests due (rem is set below, before any commit)
+            if rem is not None:
+                rem.kick()
+
+        escalation = EscalationWorker(cfg, db, clock, holds=escalation_holds(cfg.remediation, on_work=wake_runs))
         bridge = RemediationChannels(cfg, db, escalation.escalation)  # run events to the incident's channels
         # None unless enabled (with a cluster): everything else runs unchanged
         app.state.remediation = rem = build_remediation(cfg.remediation, db, clock, hooks, sleep=sleep,
                                                         listeners=[bridge.on_event])
         register_hooks(hooks, escalation=escalation.escalation, requests=rem.requests_hook if rem else None)
-        ingestor: IngestSink = (ProcessIngestor(cfg, on_kick=escalation.escalation.kick)  # its commits wake us
+
+        def kick() -> None:  # the ingest process's commits wrote escalation or remediation work
+            escalation.escalation.kick()
+            wake_runs()
+
+        ingestor: IngestSink = (ProcessIngestor(cfg, on_kick=kick)  # its commits wake us
                                 if ingest_process else Ingestor(db, cfg, clock, hooks=hooks))
         svc = Service(cfg, creds, db, ingestor, clock, hooks)
         svc.workers += [rem, escalation] if rem is not None else [escalation]
+        svc.housekeeping.append(Retention(db, cfg.incidents.retention))
         app.state.svc = svc
         ingestor.start()
         if isinstance(ingestor, ProcessIngestor):
             await ingestor.wait_ready()
         if tick_seconds > 0:
             escalation.start()
+            if rem is not None:
+                rem.start()  # woken by the commits that write run requests, like escalation
         scheduler = AsyncIOScheduler()
         if tick_seconds > 0:
             scheduler.add_job(tick, "interval", seconds=tick_seconds, args=[svc], max_instances=1,
@@ -120,6 +134,7 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
         title="Tocsin", version=__version__, lifespan=lifespan,
         description="Alertmanager webhook in, deduplicated durable incidents out.",
     )
+    app.add_middleware(ApiGuard, service=lambda: app.state.svc)
     app.add_middleware(RequestMetrics)
     app.include_router(incidents.router)
     app.include_router(health.router)

@@ -19,7 +19,7 @@ from webhook.clock import utcnow
 from webhook.config import TocsinConfig
 from webhook.escalation.service import Escalation
 from webhook.incidents.events import Hooks
-from webhook.ingest.process import _BUFFER, _ENCODE, _SUBMIT, READY, RESULTS, _frame, _read_frame, tune_gc
+from webhook.ingest.process import _BUFFER, _ENCODE, _SUBMIT, READY, RESULTS, _frame, _read_frame, error_text, tune_gc
 from webhook.ingest.writer import BatchSummary, Ingestor
 from webhook.remediation.bridge import escalation_holds
 from webhook.remediation.requests import RemediationRequests
@@ -51,7 +51,7 @@ class _Replies:
 
     def result(self, rid: int, fut: asyncio.Future[None]) -> None:
         exc = fut.exception() if not fut.cancelled() else StorageUnavailable("cancelled")
-        self.results.append((rid, None if exc is None else str(exc)[:300] or type(exc).__name__))
+        self.results.append((rid, None if exc is None else error_text(exc)))
         self._schedule()
 
     def summary(self, s: BatchSummary) -> None:
@@ -59,8 +59,9 @@ class _Replies:
         self._schedule()
 
     def wake(self) -> None:
+        """A hook wrote work, inside a transaction not yet committed: the kick goes out with that batch's results
+        (sent once committed), so the HTTP process never looks for the work before it is visible."""
         self.kick = True
-        self._schedule()
 
     def flush(self) -> None:
         self._scheduled = False
@@ -71,10 +72,11 @@ class _Replies:
 
 
 def build_ingest_hooks(cfg: TocsinConfig, wake: Callable[[], None]) -> Hooks:
-    """The service's hooks (register_hooks), without the workers' clients: escalation wakes the HTTP process."""
+    """The service's hooks (register_hooks), without the workers' clients: escalation and remediation requests
+    wake the HTTP process."""
     escalation = Escalation(cfg, f"{socket.gethostname()[:32]}:{os.getpid()}:ingest",
                             holds=escalation_holds(cfg.remediation), on_work=wake)
-    requests = RemediationRequests(cfg.remediation) if cfg.remediation.enabled else None
+    requests = RemediationRequests(cfg.remediation, on_work=wake) if cfg.remediation.enabled else None
     return register_hooks(Hooks(), escalation=escalation, requests=requests)
 
 
@@ -84,8 +86,7 @@ async def _serve(sock: socket.socket) -> None:
     cfg: TocsinConfig = pickle.loads(await _read_frame(reader))  # noqa: S301
     logging.basicConfig(level=cfg.server.log_level.upper(),
                         format="%(asctime)s %(levelname)s ingest %(name)s: %(message)s")
-    db = Database.from_url(cfg.database_url(), sqlite_synchronous=cfg.database.sqlite_synchronous,
-                           pool_size=cfg.database.pool_size)
+    db = Database.from_url(cfg.database_url(), **cfg.database.engine_options())
     out = _Replies(writer)
     loop = asyncio.get_running_loop()
 

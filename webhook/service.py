@@ -34,6 +34,8 @@ class Service:
     hooks: Hooks
     #: Run by the ticker after the incident timers (escalation, remediation).
     workers: list[Worker] = field(default_factory=list)
+    #: Run by the ticker after the workers, and gating themselves to a slower pace (retention).
+    housekeeping: list[Worker] = field(default_factory=list)
 
 
 def register_hooks(hooks: Hooks, *, escalation: Escalation, requests: RemediationRequests | None) -> Hooks:

@@ -19,7 +19,7 @@ from webhook.auth import check_webhook
 from webhook.ingest.payload import PayloadError
 from webhook.ingest.prepare import decode
 from webhook.service import Service
-from webhook.store.db import StorageUnavailable
+from webhook.store.db import DataRefused, StorageFailed, StorageUnavailable
 
 PATH = "/webhook/alertmanager"
 Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
@@ -59,7 +59,13 @@ async def handle(svc: Service, authorization: str | None, declared_length: str |
         return _answer(422, {"error": "invalid payload", "problems": exc.problems})
     try:
         await svc.ingestor.submit(prepared)
-    except StorageUnavailable as exc:
+    except DataRefused:  # the database refuses this payload's values: retrying it cannot help (logged by ingest)
+        return _answer(422, {"error": "payload refused by the database", "problems": [
+            {"field": "<body>", "message": "a value of this payload cannot be stored; see the service log"}]})
+    except StorageFailed:  # the driver's text (host, role...) goes to the log, not to the caller
+        return _answer(503, {"error": "storage unavailable", "message": "the database did not store the alerts"},
+                       [(b"retry-after", b"5")])
+    except StorageUnavailable as exc:  # our own reasons: a timeout, a full queue, the ingest process restarting
         return _answer(503, {"error": "storage unavailable", "message": str(exc)[:300]}, [(b"retry-after", b"5")])
     n = len(prepared.alerts)
     firing = sum(1 for a in prepared.alerts if a.status == "firing")

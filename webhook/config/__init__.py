@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -27,6 +27,9 @@ class ServerConfig(Strict):
     public_url: str = ""
     #: Webhook bodies above this size are refused with 413 before parsing.
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    #: API request bodies (ack, snooze, approve, ...) above this size are refused with 413; they are read only
+    #: after the API token was checked.
+    max_api_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     #: Dev mode generates tokens under var_dir when none are configured. Never use it in production.
     dev_mode: bool = False
     var_dir: Path = Path("var")
@@ -46,6 +49,21 @@ class DatabaseConfig(Strict):
     #: SQLite synchronous pragma: FULL fsyncs each commit (survives power loss), NORMAL survives crashes.
     sqlite_synchronous: str = Field("FULL", pattern="^(FULL|NORMAL)$")
     pool_size: int = Field(5, ge=1, le=100)
+    #: PostgreSQL: longest wait for a lock (a stalled peer holding an incident key's lock), then 503.
+    lock_timeout: Duration = timedelta(seconds=5)
+    #: PostgreSQL: longest statement.
+    statement_timeout: Duration = timedelta(seconds=30)
+    #: PostgreSQL: a session idle inside a transaction this long is ended by the server (its locks freed).
+    idle_in_transaction_timeout: Duration = timedelta(seconds=60)
+
+    def engine_options(self) -> dict[str, Any]:
+        """Keyword arguments of webhook.store.db.make_engine / Database.from_url."""
+        def ms(d: timedelta) -> int:
+            return int(d.total_seconds() * 1000)
+
+        return {"sqlite_synchronous": self.sqlite_synchronous, "pool_size": self.pool_size,
+                "lock_timeout_ms": ms(self.lock_timeout), "statement_timeout_ms": ms(self.statement_timeout),
+                "idle_in_transaction_timeout_ms": ms(self.idle_in_transaction_timeout)}
 
 
 class BasicAuth(Strict):
@@ -110,6 +128,9 @@ class IncidentConfig(Strict):
     #: First matching rule wins; otherwise key_labels applies.
     grouping: list[GroupingRule] = []
     flap: FlapConfig = FlapConfig()
+    #: Resolved incidents (with their alerts, timeline, escalation and deliveries) and webhook receipts older
+    #: than this are deleted, hourly and in small chunks; 0 keeps everything. Runbook runs and audit stay.
+    retention: Duration = timedelta(days=400)
 
 
 class IngestConfig(Strict):
@@ -117,6 +138,9 @@ class IngestConfig(Strict):
     max_batch: int = Field(128, ge=1, le=4096)
     #: Per-request wait for the commit before answering 503.
     commit_timeout: Duration = timedelta(seconds=10)
+    #: Payloads waiting for their commit, at most; beyond it webhooks get 503 at once (Alertmanager retries)
+    #: instead of piling up in memory while the database is slow.
+    max_queue: int = Field(10_000, ge=1, le=1_000_000)
     #: `tocsin serve`: decide and commit in a child process, so that HTTP and ingest each get a core
     #: (webhook/child.py). Off: everything in one process.
     process: bool = True

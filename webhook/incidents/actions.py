@@ -1,4 +1,9 @@
-"""Incident queries and human actions (ack, resolve, snooze) with their timeline entries."""
+"""Human and timer actions on incidents (ack, resolve, snooze, wake-up, quiet resolve) with their timeline entries.
+
+Every change is compare-and-set: the UPDATE names the state it expects, so a change committed meanwhile by
+ingest, another replica or a timer is never overwritten (review finding 1). The callers' transactions also
+hold the write lock from their first read (SQLite BEGIN IMMEDIATE, PostgreSQL FOR UPDATE).
+"""
 
 from __future__ import annotations
 
@@ -40,7 +45,10 @@ def act(conn: Connection, incident_id: int, action: str, actor: str, now: dateti
         if until is None or until <= now:
             raise TransitionError("snooze needs a time in the future")
         values.update(snoozed_until=until)
-    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(**values))
+    changed = conn.execute(update(incidents).where(incidents.c.id == incident_id,
+                                                   incidents.c.state == state.value).values(**values))
+    if changed.rowcount != 1:
+        raise TransitionError(f"incident {incident_id} changed meanwhile (no longer {state.value}); try again")
     detail: dict[str, Any] = {"from": state.value, "to": nxt.value}
     if until is not None:
         detail["until"] = until.isoformat()
@@ -57,30 +65,36 @@ def act(conn: Connection, incident_id: int, action: str, actor: str, now: dateti
 
 def wake_snoozed(conn: Connection, now: datetime, hooks: ActionHook | None = None) -> list[int]:
     """Snoozed incidents whose time is up go back to triggered."""
-    ids = [r.id for r in conn.execute(select(incidents.c.id).where(
-        incidents.c.state == State.SNOOZED.value, incidents.c.snoozed_until <= now))]
-    for i in ids:
-        conn.execute(update(incidents).where(incidents.c.id == i).values(
-            state=State.TRIGGERED.value, snoozed_until=None, updated_at=now))
+    due = (incidents.c.state == State.SNOOZED.value, incidents.c.snoozed_until <= now)
+    ids = [r.id for r in conn.execute(select(incidents.c.id).where(*due).order_by(incidents.c.id))]
+    woken = []
+    for i in ids:  # a resolve committed since the SELECT leaves the row alone (compare-and-set)
+        if conn.execute(update(incidents).where(incidents.c.id == i, *due).values(
+                state=State.TRIGGERED.value, snoozed_until=None, updated_at=now)).rowcount != 1:
+            continue
+        woken.append(i)
         conn.execute(insert(incident_events).values(incident_id=i, at=now, kind="unsnoozed", actor="tocsin",
                                                     detail={}))
         if hooks is not None:
             hooks.on_action(conn, i, "unsnooze", "tocsin", now, {})
-    return ids
+    return woken
 
 
 def resolve_quiet(conn: Connection, now: datetime, hooks: ActionHook | None = None) -> list[int]:
     """Flapping incidents whose alerts stayed resolved for the quiet period resolve now."""
-    ids = [r.id for r in conn.execute(select(incidents.c.id).where(
-        incidents.c.state.in_([s.value for s in OPEN_STATES]), incidents.c.firing_alerts == 0,
-        incidents.c.resolve_after.is_not(None), incidents.c.resolve_after <= now))]
-    for i in ids:
-        conn.execute(update(incidents).where(incidents.c.id == i).values(
-            state=State.RESOLVED.value, resolved_at=now, resolved_by="tocsin", resolve_after=None,
-            updated_at=now))
+    quiet = (incidents.c.state.in_([s.value for s in OPEN_STATES]), incidents.c.firing_alerts == 0,
+             incidents.c.resolve_after.is_not(None), incidents.c.resolve_after <= now)
+    ids = [r.id for r in conn.execute(select(incidents.c.id).where(*quiet).order_by(incidents.c.id))]
+    resolved = []
+    for i in ids:  # an alert that fired again since the SELECT keeps the incident open (compare-and-set)
+        if conn.execute(update(incidents).where(incidents.c.id == i, *quiet).values(
+                state=State.RESOLVED.value, resolved_at=now, resolved_by="tocsin", resolve_after=None,
+                updated_at=now)).rowcount != 1:
+            continue
+        resolved.append(i)
         detail = {"reason": "quiet period after flapping"}
         conn.execute(insert(incident_events).values(incident_id=i, at=now, kind="resolved", actor="tocsin",
                                                     detail=detail))
         if hooks is not None:
             hooks.on_action(conn, i, "resolve", "tocsin", now, detail)
-    return ids
+    return resolved

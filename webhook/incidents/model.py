@@ -138,8 +138,11 @@ def decide_firing(sev: str, annotations: str, ends_at: datetime | None, episode:
     if recent is not None:
         changes = (*_prune(recent.changes, now, flap.window), now)
         if len(changes) >= flap.changes:
-            reopened = recent._replace(state=State.TRIGGERED, firing_alerts=1, flapping=True, changes=changes,
-                               resolve_after=None, severity=higher_severity(recent.severity, sev))
+            # a human may have resolved it while other alerts kept firing: they still count (they are linked to
+            # it), else the quiet-period resolve would end it while they fire (found by the model-based test)
+            reopened = recent._replace(state=State.TRIGGERED, firing_alerts=recent.firing_alerts + 1, flapping=True,
+                                       changes=changes, resolve_after=None,
+                                       severity=higher_severity(recent.severity, sev))
             return Decision(Reason.FLAP, reopened, store_status="firing")
         new = IncidentSnap(None, State.TRIGGERED, sev, 1, False, changes, None)
         return Decision(Reason.NEW, new, opens_incident=True, store_status="firing")

@@ -64,15 +64,30 @@ _EVENT_KIND = {Reason.JOIN: "alert_joined", Reason.RESOLVE: "alert_resolved", Re
                Reason.FLAP_HOLD: "resolve_pending", Reason.RESOLVE_INCIDENT: "resolved"}
 
 
+#: PostgreSQL: incident keys hash onto this many advisory lock stripes (in their own lock namespace), so a
+#: batch takes at most this many locks however many keys a storm carries (the shared lock table holds
+#: max_locks_per_transaction x max_connections, 6,400 by default).
+LOCK_STRIPES = 256
+LOCK_NAMESPACE = 74631002
+
+
+def stripe_of(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big") % LOCK_STRIPES
+
+
 def _lock_keys(raw: Raw, keys: list[str]) -> None:
-    """Serialise ingest of the same incident keys: PostgreSQL advisory locks, SQLite's write lock."""
+    """Serialise ingest of the same incident keys: SQLite's write lock, PostgreSQL striped advisory locks.
+
+    The stripes are locked in ascending order in one statement (no deadlock between replicas, one round trip);
+    a stripe held by a stalled peer fails this batch after lock_timeout instead of blocking it forever.
+    """
     if raw.sqlite:
-        raw.execute("BEGIN IMMEDIATE")
+        if not getattr(raw.conn.connection.dbapi_connection, "in_transaction", True):
+            raw.execute("BEGIN IMMEDIATE")  # Database.write began it already; direct callers (tests) did not
         return
-    ids = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big", signed=True)
-                  for k in keys})  # a fixed order avoids deadlocks between replicas
-    for lock_id in ids:
-        raw.execute("SELECT pg_advisory_xact_lock(?)", (lock_id,))
+    stripes = sorted({stripe_of(k) for k in keys})
+    raw.execute("SELECT count(pg_advisory_xact_lock(?, s)) FROM unnest(?::int[]) WITH ORDINALITY AS t(s, i)",
+                (LOCK_NAMESPACE, stripes))
 
 
 class IngestBatch:
@@ -98,17 +113,24 @@ class IngestBatch:
         if r.sqlite:  # BEGIN IMMEDIATE holds the write lock: max(id) cannot move under us
             self._top = r.execute("SELECT COALESCE(MAX(id), 0) FROM incidents")[0][0]
         pairs = {(a.fingerprint, a.starts_at) for a in items}
+        # only episodes this batch can meet: a long-flapping alert's older episodes are not read (review 18)
+        since = [r.dt(min(a.starts_at for a in items))] if items else []
         for row in r.select_in("SELECT id, fingerprint, starts_at, status, annotations, ends_at, incident_id"
-                               " FROM alerts WHERE fingerprint IN ({in_})", {fp for fp, _ in pairs}):
+                               " FROM alerts WHERE fingerprint IN ({in_}) AND starts_at >= ?",
+                               {fp for fp, _ in pairs}, since):
             pair = (row[1], r.read_when(row[2]))
             if pair in pairs:
                 ep = Episode(row[3], annotations_text(row[4]), r.read_dt(row[5]), row[6])
                 self.rows[pair] = _Row(row[0], ep)
         cols = "id, incident_key, state, severity, firing_alerts, flapping, changes, resolve_after, opened_at"
+        # PostgreSQL: the incidents this batch may write back are locked, so a human's ack or a timer that
+        # commits meanwhile waits instead of being overwritten (review finding 1); in id order, like the timers
+        lock = "" if r.sqlite else " ORDER BY id FOR UPDATE"
         found = r.select_in(f"SELECT {cols} FROM incidents WHERE incident_key IN ({{in_}})"
-                            " AND (state != 'resolved' OR resolved_at >= ?)", keys, [r.dt(self.now - self.flap.window)])
+                            f" AND (state != 'resolved' OR resolved_at >= ?){lock}", keys,
+                            [r.dt(self.now - self.flap.window)])
         inc_ids = {x.episode.incident_id for x in self.rows.values()} - {None} - {f[0] for f in found}
-        found += r.select_in(f"SELECT {cols} FROM incidents WHERE id IN ({{in_}})", inc_ids)
+        found += r.select_in(f"SELECT {cols} FROM incidents WHERE id IN ({{in_}}){lock}", inc_ids)
         for f in sorted(found):
             snap = IncidentSnap(f[0], State(f[2]), f[3], f[4], bool(f[5]),
                                 tuple(datetime.fromisoformat(t) for t in r.read_js(f[6])), r.read_dt(f[7]))
@@ -215,12 +237,14 @@ class IngestBatch:
         r, now = self.raw, self.raw.dt(self.now)
         out: list[Statement] = []
         new_incs = [i for i in self.incs.values() if i.first is not None]
+        # updates first: an incident this batch resolves must leave the partial unique index (one open incident
+        # per key) before a new incident of the same key, opened in the same batch, enters it
+        out.append(self._update_incidents(now))
         out.append(("INSERT INTO incidents (id, incident_key, key_labels, state, severity, title, labels,"
                     " annotations, firing_alerts, alert_count, flapping, changes, resolve_after, opened_at,"
                     " updated_at, resolved_at, resolved_by, truncated_alerts)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [self._incident_row(i, now) for i in new_incs]))
-        out.append(self._update_incidents(now))
         new, repeat, changed = [], [], []
         dt, js = r.dt, r.js
         for x in self.rows.values():

@@ -16,6 +16,8 @@ AnnotationValue = Annotated[str, StringConstraints(max_length=256 * 1024)]
 
 #: Alertmanager's zero time, sent as endsAt of firing alerts without an end.
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+#: The largest count the database stores (a 32-bit INTEGER column on PostgreSQL).
+MAX_COUNT = 2**31 - 1
 
 
 class _Lenient(BaseModel):
@@ -35,7 +37,7 @@ class Alert(_Lenient):
 class WebhookPayload(_Lenient):
     version: Literal["4"]
     groupKey: str = Field("", max_length=64 * 1024)
-    truncatedAlerts: int = Field(0, ge=0)
+    truncatedAlerts: int = Field(0, ge=0, le=MAX_COUNT)
     status: Literal["firing", "resolved"]
     receiver: str = Field("", max_length=1024)
     groupLabels: dict[LabelName, LabelValue] = {}
@@ -81,7 +83,7 @@ class WirePayload(msgspec.Struct, frozen=True):
     status: Literal["firing", "resolved"]
     alerts: Annotated[list[WireAlert], msgspec.Meta(max_length=100_000)]
     groupKey: Annotated[str, msgspec.Meta(max_length=64 * 1024)] = ""
-    truncatedAlerts: Annotated[int, msgspec.Meta(ge=0)] = 0
+    truncatedAlerts: Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)] = 0
     receiver: Annotated[str, msgspec.Meta(max_length=1024)] = ""
     groupLabels: dict[_Name, _Value] = {}
     commonLabels: dict[_Name, _Value] = {}
@@ -156,3 +158,19 @@ def parse_payload(body: bytes) -> WebhookPayload:
             msg = "not valid JSON" if err["type"] == "json_invalid" else err["msg"]
             problems.append({"field": field, "message": msg})
         raise PayloadError(problems) from exc
+
+
+def nul_problems(payload: WebhookPayload | WirePayload) -> list[dict[str, str]]:
+    """Fields holding a NUL character, which valid JSON may carry (\\u0000) but PostgreSQL cannot store in text
+    or jsonb: refused up front, naming the field, instead of failing the commit (and every retry) later."""
+    msg = "contains a NUL character (\\u0000), which cannot be stored"
+    out = [{"field": name, "message": msg} for name in ("receiver", "groupKey") if "\x00" in getattr(payload, name)]
+    for i, a in enumerate(payload.alerts):
+        for part in ("labels", "annotations"):
+            for k, v in getattr(a, part).items():
+                if "\x00" in k or "\x00" in v:
+                    out.append({"field": f"alerts.{i}.{part}.{k.replace(chr(0), '?')}", "message": msg})
+        for name in ("generatorURL", "fingerprint"):
+            if "\x00" in getattr(a, name):
+                out.append({"field": f"alerts.{i}.{name}", "message": msg})
+    return out[:20]

@@ -14,11 +14,13 @@ from webhook.incidents.model import (
 )
 from webhook.ingest.payload import (
     ZERO_TIME,
+    PayloadError,
     SlowPath,
     WebhookPayload,
     WirePayload,
     decode_fast,
     fingerprint_of,
+    nul_problems,
     parse_payload,
     stamp,
 )
@@ -48,9 +50,19 @@ def decode(body: bytes, cfg: TocsinConfig) -> PreparedPayload:
     which decide (and explain) exactly as before, so both paths accept the same payloads with the same values.
     """
     try:
-        return prepare(decode_fast(body), cfg)
+        payload: WebhookPayload | WirePayload = decode_fast(body)
     except SlowPath:
-        return prepare(parse_payload(body), cfg)
+        payload = parse_payload(body)
+    if b"\\u0000" in body and (problems := nul_problems(payload)):  # a cheap scan first: almost never there
+        raise PayloadError(problems)
+    try:
+        try:
+            return prepare(payload, cfg)
+        except SlowPath:  # a timestamp the fast path cannot vouch for: the pydantic models decide
+            return prepare(parse_payload(body), cfg)
+    except OverflowError as exc:  # a timestamp that leaves datetime's range once converted to UTC
+        raise PayloadError([{"field": "alerts.startsAt/endsAt", "message": f"timestamp out of range: {exc}"}]) \
+            from exc
 
 
 def _utc(value: datetime) -> datetime:

@@ -34,7 +34,7 @@ import msgspec
 from webhook.config import TocsinConfig
 from webhook.ingest.prepare import PreparedPayload
 from webhook.ingest.writer import BatchSummary, observe
-from webhook.store.db import StorageUnavailable
+from webhook.store.db import DataRefused, StorageFailed, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,23 @@ async def _read_frame(reader: asyncio.StreamReader) -> bytes:
 
 def _frame(body: bytes) -> bytes:
     return _LEN.pack(len(body)) + body
+
+
+_REFUSED = "refused: "
+
+
+def error_text(exc: BaseException) -> str:
+    """A failed payload's error as sent back by the ingest process: a data refusal keeps its kind; the driver's
+    own text stays in the ingest process's log (it can name hosts and roles)."""
+    if isinstance(exc, DataRefused):
+        return _REFUSED + "the database refused a value of this payload"
+    if isinstance(exc, StorageFailed):
+        return "the database did not store the alerts (see the ingest process's log)"
+    return str(exc)[:300] or type(exc).__name__
+
+
+def error_from_text(text: str) -> StorageUnavailable:
+    return DataRefused(text.removeprefix(_REFUSED)) if text.startswith(_REFUSED) else StorageUnavailable(text)
 
 
 def tune_gc() -> None:
@@ -209,7 +226,7 @@ class ProcessIngestor:
                     if error is None:
                         fut.set_result(None)
                     else:
-                        fut.set_exception(StorageUnavailable(error))
+                        fut.set_exception(error_from_text(error))
             for s in summaries:
                 observe(s)
             if kick:

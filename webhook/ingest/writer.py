@@ -76,7 +76,7 @@ class Ingestor:
         #: SQLite in the ingest process, which has nothing else to do: the whole transaction on its event loop.
         #: Otherwise (PostgreSQL, or ingest in the HTTP process) on the database's writer thread.
         self._on_loop = on_loop and db.dialect == "sqlite"
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(cfg.ingest.max_queue)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -100,7 +100,10 @@ class Ingestor:
         if not self.ready():
             raise StorageUnavailable("ingest writer is not running")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((payload, fut))
+        try:
+            self._queue.put_nowait((payload, fut))
+        except asyncio.QueueFull as exc:
+            raise StorageUnavailable(f"ingest queue full ({self._cfg.ingest.max_queue} payloads waiting)") from exc
         return fut
 
     async def submit(self, payload: PreparedPayload) -> None:
@@ -110,6 +113,7 @@ class Ingestor:
             async with asyncio.timeout(self._cfg.ingest.commit_timeout.total_seconds()):
                 await fut
         except TimeoutError as exc:
+            fut.cancel()  # answered 503: the writer skips it if it has not started (Alertmanager sends it again)
             raise StorageUnavailable("commit did not finish in time") from exc
 
     async def _run(self) -> None:
@@ -117,7 +121,9 @@ class Ingestor:
             batch = [await self._queue.get()]
             while len(batch) < self._cfg.ingest.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._commit(batch)
+            batch = [item for item in batch if not item[1].done()]  # timed out meanwhile: already answered
+            if batch:
+                await self._commit(batch)
 
     async def _commit(self, batch: list[_Item]) -> None:
         payloads, now, flap, hooks = [p for p, _ in batch], self._clock(), self._cfg.incidents.flap, self._hooks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,11 +24,49 @@ P = ParamSpec("P")
 
 
 class StorageUnavailable(Exception):
-    """The database could not be reached or refused the transaction; callers answer 503."""
+    """The database could not be reached or refused the transaction; callers answer 503.
+
+    The message carries the driver's first line for the logs; it is not for the answer's body (it can name
+    hosts, ports and roles)."""
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 5) -> Engine:
-    """Engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (psycopg 3)."""
+class StorageFailed(StorageUnavailable):
+    """The database or its driver raised: the message quotes the driver (hosts, roles) and is for the log only."""
+
+
+class DataRefused(StorageFailed):
+    """The database refused a value (a data error, not an outage): the same data fails again on every retry."""
+
+
+#: Driver errors surface as they are where code uses the DBAPI cursor (the ingest hot path); both kinds below
+#: are turned into StorageUnavailable, the value kind (data errors, integer overflow) into DataRefused.
+try:
+    import psycopg
+
+    _DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+    _DATA_ERRORS: tuple[type[Exception], ...] = (sqlite3.DataError, psycopg.DataError, OverflowError)
+except ImportError:  # pragma: no cover - psycopg is a dependency; SQLite-only installs still work
+    _DRIVER_ERRORS, _DATA_ERRORS = (sqlite3.Error,), (sqlite3.DataError, OverflowError)
+
+
+_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, *_DRIVER_ERRORS, OverflowError)
+
+
+def _refusal(exc: Exception) -> StorageFailed:
+    orig = getattr(exc, "orig", None)
+    cause = orig if isinstance(orig, Exception) else exc
+    first = str(exc).splitlines()[0][:300] if str(exc) else ""
+    kind = DataRefused if isinstance(cause, _DATA_ERRORS) else StorageFailed
+    return kind(f"{type(cause).__name__}: {first}")
+
+
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 5,
+                lock_timeout_ms: int = 5000, statement_timeout_ms: int = 30000,
+                idle_in_transaction_timeout_ms: int = 60000) -> Engine:
+    """Engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (psycopg 3).
+
+    PostgreSQL sessions get lock, statement and idle-in-transaction timeouts, so a stalled peer (a replica
+    partitioned mid-transaction) cannot hold a lock, and this replica's ingest, for longer than that."""
     u = make_url(url)
     kwargs: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": orjson.loads}
     if u.get_backend_name() == "sqlite":
@@ -48,9 +87,22 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
             cur.close()
 
         return engine
+    options = (f"-c lock_timeout={lock_timeout_ms} -c statement_timeout={statement_timeout_ms}"
+               f" -c idle_in_transaction_session_timeout={idle_in_transaction_timeout_ms}")
     kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=5,
-                  connect_args={"connect_timeout": 5})
+                  connect_args={"connect_timeout": 5, "options": options})
     return create_engine(u, **kwargs)
+
+
+def begin_write(conn: Connection) -> None:
+    """Start a write transaction that holds the write lock from its first read (SQLite: BEGIN IMMEDIATE).
+
+    pysqlite opens a transaction only at the first write, so the reads of a read-modify-write transaction ran
+    outside it and a concurrent commit between them was overwritten (review finding 1). PostgreSQL writers lock
+    the rows they read instead (SELECT ... FOR UPDATE) and change state compare-and-set.
+    """
+    if conn.dialect.name == "sqlite" and not getattr(conn.connection.dbapi_connection, "in_transaction", True):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -66,26 +118,30 @@ class Database:
     def from_url(cls, url: str, **kwargs: Any) -> Database:
         return cls(make_engine(url, **kwargs))
 
-    def _tx(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    def _tx(self, write: bool, fn: Callable[Concatenate[Connection, P], T], *args: P.args,
+            **kwargs: P.kwargs) -> T:
         try:
             with self.engine.begin() as conn:
+                if write:
+                    begin_write(conn)
                 return fn(conn, *args, **kwargs)
-        except SQLAlchemyError as exc:
-            raise StorageUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+        except _ERRORS as exc:
+            raise _refusal(exc) from exc
 
     def run_write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Synchronous transaction (CLI, migrations-adjacent code, tests)."""
-        return self._tx(fn, *args, **kwargs)
+        """Synchronous write transaction (the ingest process's loop, the CLI, tests)."""
+        return self._tx(True, fn, *args, **kwargs)
 
     async def write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run fn(conn, ...) in one transaction on the writer thread; commit on return."""
+        """Run fn(conn, ...) in one write transaction on the writer thread; commit on return."""
         loop = asyncio.get_running_loop()
-        call = functools.partial(self._tx, fn, *args, **kwargs)
+        call = functools.partial(self._tx, True, fn, *args, **kwargs)
         return await loop.run_in_executor(self._writer, call)
 
     async def read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run fn(conn, ...) in a read transaction on the reader pool (it must not write)."""
         loop = asyncio.get_running_loop()
-        call = functools.partial(self._tx, fn, *args, **kwargs)
+        call = functools.partial(self._tx, False, fn, *args, **kwargs)
         return await loop.run_in_executor(self._readers, call)
 
     async def ping(self) -> None:

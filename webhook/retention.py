@@ -1,0 +1,62 @@
+"""Retention: alert history older than `incidents.retention` is deleted, a bounded chunk per run.
+
+Only resolved incidents go (with their alerts, timeline, escalation runs and steps, deliveries and run
+requests), and webhook receipts by age; runbook runs and their audit trail stay. It spans every feature's
+tables, so it sits beside the service wiring, not in a feature.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from webhook.escalation.tables import escalation_runs, escalation_steps
+from webhook.incidents.tables import alerts, incident_events, incidents, receipts
+from webhook.notifiers.tables import deliveries
+from webhook.remediation.tables import remediation_requests
+from webhook.store.db import Connection, Database, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+#: Incidents deleted per transaction: short transactions, so ingest never waits long behind retention.
+CHUNK = 500
+
+
+def prune(conn: Connection, before: datetime, limit: int = CHUNK) -> int:
+    """Delete up to `limit` incidents resolved before `before`, with everything that refers to them."""
+    ids = [r.id for r in conn.execute(select(incidents.c.id).where(
+        incidents.c.state == "resolved", incidents.c.resolved_at < before).order_by(incidents.c.id).limit(limit))]
+    if ids:
+        runs = select(escalation_runs.c.id).where(escalation_runs.c.incident_id.in_(ids)).scalar_subquery()
+        conn.execute(delete(escalation_steps).where(escalation_steps.c.run_id.in_(runs)))
+        for table in (escalation_runs, deliveries, remediation_requests, incident_events, alerts):
+            conn.execute(delete(table).where(table.c.incident_id.in_(ids)))
+        conn.execute(delete(incidents).where(incidents.c.id.in_(ids)))
+    conn.execute(delete(receipts).where(receipts.c.id.in_(
+        select(receipts.c.id).where(receipts.c.received_at < before).limit(limit).scalar_subquery())))
+    return len(ids)
+
+
+class Retention:
+    """A ticker worker: at most once per `every`, prune history older than `max_age` (0: keep everything)."""
+
+    def __init__(self, db: Database, max_age: timedelta, every: timedelta = timedelta(hours=1)) -> None:
+        self.db, self.max_age, self.every = db, max_age, every
+        self._next: datetime | None = None
+
+    async def tick(self, now: datetime | None = None) -> int:
+        if now is None or not self.max_age or (self._next is not None and now < self._next):
+            return 0
+        self._next = now + self.every
+        total = 0
+        try:
+            while (n := await self.db.write(prune, now - self.max_age)) == CHUNK:
+                total += n
+            total += n
+        except StorageUnavailable as exc:
+            log.warning("retention skipped: %s", exc)
+        if total:
+            log.info("retention: deleted %d incidents resolved before %s", total, (now - self.max_age).isoformat())
+        return total
