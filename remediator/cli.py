@@ -12,7 +12,7 @@ from typing import TextIO
 from remediator.casetest import case_files, run_cases
 from remediator.engine import Alert
 from remediator.loader import RunbookError, find_runbook, load_runbooks, parse_runbook
-from remediator.plan import make_plan
+from remediator.plan import OWNER_KINDS, make_plan
 from remediator.runbook import SCHEMA_MODELINE, json_schema_text
 from remediator.settings import EngineSettings
 
@@ -29,12 +29,22 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--alert", type=Path, required=True,
                       help="JSON: an alert {labels, annotations} or an Alertmanager webhook payload")
     plan.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    plan.add_argument("--owner", type=_owner, metavar="KIND/NAME",
+                      help="the workload owning the alert's pod (Deployment/web, StatefulSet/db) for runbooks with "
+                           "workload_from_pod; default: read from the pod's name (a run asks the API server)")
     test = sub.add_parser("test", help="run the test cases in <dir>/tests/*.yaml")
     test.add_argument("path", nargs="?", type=Path, default=DEFAULT_DIR)
     schema = sub.add_parser("schema", help="write the JSON Schema editors use")
     schema.add_argument("--output", type=Path, default=DEFAULT_DIR / "schema.json")
     schema.add_argument("--check", action="store_true", help="fail if the file is not current")
     return parser
+
+
+def _owner(text: str) -> str:
+    kind, _, name = text.partition("/")
+    if kind not in OWNER_KINDS or not name:
+        raise argparse.ArgumentTypeError(f"expected Deployment/NAME or StatefulSet/NAME, not {text!r}")
+    return text
 
 
 def _validate(path: Path, out: TextIO) -> int:
@@ -59,7 +69,7 @@ def _alerts(path: Path) -> list[Alert]:
                   str(a.get("fingerprint", "")), str(a.get("startsAt", ""))) for a in items]
 
 
-def _plan(ref: str, alert_path: Path, directory: Path, out: TextIO) -> int:
+def _plan(ref: str, alert_path: Path, directory: Path, owner: str | None, out: TextIO) -> int:
     try:
         candidate = Path(ref)
         if candidate.is_file():
@@ -75,7 +85,7 @@ def _plan(ref: str, alert_path: Path, directory: Path, out: TextIO) -> int:
         return 1
     refused = False
     for alert in _alerts(alert_path):
-        plan = make_plan(runbook, alert, EngineSettings())
+        plan = asyncio.run(make_plan(runbook, alert, EngineSettings(), owner))
         refused = refused or plan.refused is not None or not plan.matches
         out.write(plan.render())
     return 1 if refused else 0
@@ -121,7 +131,7 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
     if args.command == "validate":
         return _validate(args.path, stream)
     if args.command == "plan":
-        return _plan(args.runbook, args.alert, args.dir, stream)
+        return _plan(args.runbook, args.alert, args.dir, args.owner, stream)
     if args.command == "test":
         return _test(args.path, stream)
     return _schema(args.output, args.check, stream)

@@ -12,7 +12,7 @@ from remediator.cluster import Cluster, ClusterError, WorkloadKind
 from remediator.durations import format_duration
 from remediator.events import EventKind, EventSink, Metrics, NullMetrics, discard_event
 from remediator.executor import Deps, Flow, StepRunner
-from remediator.guards import Guard, admit_run
+from remediator.guards import Decision, Guard, Verdict, admit_run
 from remediator.prometheus import PrometheusError
 from remediator.records import (
     NEEDS_HUMAN,
@@ -88,15 +88,21 @@ class Engine:
             return await self._finish(run, Outcome.REFUSED, str(exc), guard=Guard.TEMPLATE)
         except ClusterError as exc:
             return await self._finish(run, Outcome.ESCALATED, f"cannot resolve the target: {exc}")
+        try:
+            checks = self._render_checks(runbook, alert, target)
+        except TemplateRefused as exc:  # before anything acted: nothing to undo, nothing left claimed
+            return await self._finish(run, Outcome.REFUSED, str(exc), guard=Guard.TEMPLATE)
         decision = await admit_run(runbook, run, target.key(), target.namespace, store, self.d.settings, now)
         if decision.refused:
             return await self._finish(run, Outcome.REFUSED, decision.reason, guard=decision.guard)
-        failed = await self._preconditions(runbook, alert, target)
+        failed = await self._preconditions(runbook, checks)
         if failed is not None:
             return await self._finish(run, *failed)
-        if not await store.claim_target(run.id, target.key(), target.as_context(), self.d.clock()):
-            return await self._finish(run, Outcome.REFUSED, f"another run is acting on {target.key()}",
-                                      guard=Guard.CONCURRENCY)
+        if not await store.claim_target(run.id, target.key(), target.as_context(), self.d.clock(),
+                                        cooldown=runbook.safety.cooldown,
+                                        max_runs_per_hour=runbook.safety.max_runs_per_hour):
+            refusal = await self._claim_refusal(runbook, run, target)
+            return await self._finish(run, Outcome.REFUSED, refusal.reason, guard=refusal.guard)
         run = await self._get(run.id)
         hold = self.d.clock() + runbook.safety.hold_escalation_for
         await self.steps.emit(run, EventKind.STARTED, f"running {runbook.id} on {target.key()}"
@@ -119,17 +125,58 @@ class Engine:
             target = Target(**{**values, field_name: name})
         return target
 
-    async def _preconditions(self, runbook: Runbook, alert: Alert,
-                             target: Target) -> tuple[Outcome, str] | None:
+    @staticmethod
+    def _render_checks(runbook: Runbook, alert: Alert, target: Target) -> list[str]:
+        """Render the precondition queries (returned) and the verify query (only checked) before the run
+        claims its target or acts: a label the templates need but the alert lacks refuses the run while
+        nothing has changed, instead of failing after the steps applied."""
         context = template_context(alert.labels, alert.annotations, target)
-        for i, condition in enumerate(runbook.preconditions):
-            query = render_promql(condition.query, context, f"preconditions[{i}]")
+        queries = [render_promql(condition.query, context, f"preconditions[{i}]")
+                   for i, condition in enumerate(runbook.preconditions)]
+        if runbook.verify is not None:
+            render_promql(runbook.verify.query, context, "verify.query")
+        return queries
+
+    async def _preconditions(self, runbook: Runbook, queries: list[str]) -> tuple[Outcome, str] | None:
+        for condition, query in zip(runbook.preconditions, queries, strict=True):
             try:
                 if not await self.d.prometheus.holds(query):
                     return Outcome.SKIPPED, f"precondition does not hold: {condition.description or query}"
             except PrometheusError as exc:
                 return Outcome.ESCALATED, f"cannot evaluate precondition {query}: {exc}"
         return None
+
+    async def _claim_refusal(self, runbook: Runbook, run: RunRecord, target: Target) -> Decision:
+        """Why the atomic claim said no: the guards looked before other runs (or replicas) started on the
+        target, so ask them again now; if they still allow it, another run holds the target."""
+        decision = await admit_run(runbook, run, target.key(), target.namespace, self.d.store, self.d.settings,
+                                   self.d.clock())
+        if decision.refused:
+            return decision
+        return Decision(Verdict.REFUSE, Guard.CONCURRENCY, f"another run is acting on {target.key()}")
+
+    def _keepalive(self, run_id: str) -> Callable[[float], Awaitable[None]]:
+        """The sleep of a run's verify loop and actions: it heartbeats the run (at most every
+        settings.heartbeat_seconds, sleeping in slices no longer than that), so recover() never takes a long
+        verify or wait for an interrupted run, while a run whose process stopped stops heartbeating."""
+        every = self.d.settings.heartbeat_seconds
+        last: datetime | None = None
+
+        async def sleep(seconds: float) -> None:
+            nonlocal last
+            left = seconds
+            while True:
+                now = self.d.clock()
+                if last is None or (now - last).total_seconds() >= every:
+                    await self.d.store.heartbeat(run_id, now)
+                    last = now
+                piece = min(left, every)
+                await self.d.sleep(piece)
+                left -= piece
+                if left <= 0:
+                    return
+
+        return sleep
 
     def _context(self, run: RunRecord) -> ActionContext:
         target = Target(**run.target)
@@ -138,8 +185,9 @@ class Engine:
             await self.steps.emit(run, EventKind.MESSAGE, message)
 
         return ActionContext(self.d.cluster, self.d.prometheus, target,
-                             template_context(run.labels, run.annotations, target), self.d.clock, self.d.sleep,
-                             post, self.d.http, self.d.settings.http_allowlist)
+                             template_context(run.labels, run.annotations, target), self.d.clock,
+                             self._keepalive(run.id), post, self.d.http, self.d.settings.http_allowlist,
+                             self.d.settings.namespace_problem)
 
     async def _drive(self, run: RunRecord, runbook: Runbook) -> RunRecord:
         ctx = self._context(run)
@@ -165,28 +213,38 @@ class Engine:
         return await self._verify(run, runbook, ctx)
 
     async def _verify(self, run: RunRecord, runbook: Runbook, ctx: ActionContext) -> RunRecord:
+        """Poll the verify query until it holds or `within` passes. Only Prometheus answering "does not hold"
+        at the end is a failed fix (rollback, circuit breaker); Prometheus unable to answer then means the
+        outcome is unknown: escalate to a human, undo nothing, count nothing against the runbook."""
         assert runbook.verify is not None
-        query = render_promql(runbook.verify.query, ctx.template_context, "verify.query")
+        try:
+            query = render_promql(runbook.verify.query, ctx.template_context, "verify.query")
+        except TemplateRefused as exc:  # start() rendered it already; a run resumed after an upgrade may not
+            return await self._finish(run, Outcome.ESCALATED, f"cannot verify: {exc}")
         started = self.d.clock()
         deadline = started + runbook.verify.within
-        await self.steps.emit(run, EventKind.VERIFYING,
-                              f"verifying (up to {format_duration(runbook.verify.within)}): {query}")
-        last_error = ""
+        within = format_duration(runbook.verify.within)
+        await self.steps.emit(run, EventKind.VERIFYING, f"verifying (up to {within}): {query}")
+        unknown = ""
         while True:
             try:
                 if await self.d.prometheus.holds(query):
                     seconds = (self.d.clock() - started).total_seconds()
                     self.d.metrics.verified_after(runbook.id, seconds)
                     return await self._finish(run, Outcome.VERIFIED, f"verified after {seconds:.0f}s: {query}")
+                unknown = ""
             except PrometheusError as exc:
-                last_error = f" (last error: {exc})"
+                unknown = str(exc)
             if self.d.clock() >= deadline:
                 break
             current = await self._get(run.id)
             if current.status is not RunStatus.RUNNING:
                 return current
-            await self.d.sleep(runbook.verify.interval.total_seconds())
-        reason = f"verification did not hold within {format_duration(runbook.verify.within)}: {query}{last_error}"
+            await ctx.sleep(runbook.verify.interval.total_seconds())
+        if unknown:
+            return await self._finish(run, Outcome.ESCALATED, f"verification unknown: cannot evaluate {query} "
+                                      f"({unknown}); not rolled back")
+        reason = f"verification did not hold within {within}: {query}"
         return await self._end_badly(run, runbook, Outcome.FAILED, reason, None)
 
     async def _end_badly(self, run: RunRecord, runbook: Runbook, outcome: Outcome, reason: str,

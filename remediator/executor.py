@@ -11,7 +11,8 @@ from remediator.actions import action_name, plan_step
 from remediator.actions.base import ActionContext, HttpCaller, Planned, PromQuery, StepBase, StepFailed, StepRefused
 from remediator.cluster import Cluster, ClusterError
 from remediator.events import EventKind, EventSink, Metrics, RunEvent
-from remediator.guards import Decision, Guard, Verdict, check_action
+from remediator.guards import Decision, Guard, Verdict, blast_limit, blast_refusal, check_action
+from remediator.prometheus import PrometheusError
 from remediator.records import (
     ApprovalDecision,
     ApprovalRecord,
@@ -103,7 +104,7 @@ class StepRunner:
             return await self._refused(run, record, decision, Outcome.ABORTED if rejected else Outcome.REFUSED)
         if decision.verdict is Verdict.NEEDS_APPROVAL:
             return await self._await_approval(run, runbook, record, planned)
-        return await self._apply(run, record, planned, dry_run=decision.verdict is Verdict.DRY_RUN)
+        return await self._apply(run, runbook, record, planned, dry_run=decision.verdict is Verdict.DRY_RUN)
 
     async def _decide(self, run: RunRecord, runbook: Runbook, phase: Phase, index: int, planned: Planned,
                       ctx: ActionContext) -> Decision:
@@ -139,7 +140,8 @@ class StepRunner:
                                              reason="awaiting approval"))
         return PAUSED
 
-    async def _apply(self, run: RunRecord, record: StepRecord, planned: Planned, *, dry_run: bool) -> StepResult:
+    async def _apply(self, run: RunRecord, runbook: Runbook, record: StepRecord, planned: Planned, *,
+                     dry_run: bool) -> StepResult:
         dry_run = dry_run or run.dry_run
         record = replace(record, dry_run=dry_run, pods_deleted=planned.pods_deleted,
                          nodes_cordoned=planned.nodes_cordoned)
@@ -147,15 +149,33 @@ class StepRunner:
         if planned.apply is None:
             await self._finish_step(run, record, StepOutcome.NOOP, planned.summary, approval)
             return CONTINUE
-        await self.d.store.save_step(record)  # in flight: a crash now leaves a RUNNING step behind
+        # in flight: a crash now leaves a RUNNING step behind (and its budget spent)
+        refusal = await self._save_in_flight(runbook, record)
+        if refusal is not None:
+            return await self._refused(run, record, refusal, Outcome.REFUSED)
         try:
             change = await planned.apply(dry_run)
-        except (StepFailed, ClusterError) as exc:
+        except (StepFailed, ClusterError, PrometheusError) as exc:
             return await self._failed(run, record, str(exc))
         await self._finish_step(run, record, StepOutcome.APPLIED, change.summary, approval)
         prefix = "[dry run] " if dry_run else ""
         await self.emit(run, EventKind.PROGRESS, f"{prefix}{planned.summary}", step_index=record.index)
         return CONTINUE
+
+    async def _save_in_flight(self, runbook: Runbook, record: StepRecord) -> Decision | None:
+        """Save the step as RUNNING. A step that deletes pods or cordons nodes reserves its blast radius in
+        the same atomic step (the guards' earlier look may be stale: other runs act concurrently); returns
+        the refusal when the budget is spent, and then nothing was saved or done."""
+        if record.dry_run or not (record.pods_deleted or record.nodes_cordoned):
+            await self.d.store.save_step(record)
+            return None
+        window = runbook.safety.blast_radius.window
+        limit = blast_limit(runbook, self.d.settings)
+        saved, done = await self.d.store.reserve_step(record, self.d.clock() - window, limit)
+        if saved:
+            return None
+        refusal = blast_refusal(record.pods_deleted, record.nodes_cordoned, done, limit, window)
+        return refusal or Decision(Verdict.REFUSE, Guard.BLAST_RADIUS, "blast radius exhausted")
 
     async def _finish_step(self, run: RunRecord, record: StepRecord, outcome: StepOutcome, response: str,
                            approval: ApprovalRecord | None) -> None:

@@ -9,7 +9,7 @@ from enum import StrEnum
 from remediator.actions.base import Planned
 from remediator.cluster import Node
 from remediator.durations import format_duration
-from remediator.records import ApprovalDecision, ApprovalRecord, RunRecord
+from remediator.records import ApprovalDecision, ApprovalRecord, Effects, RunRecord
 from remediator.runbook import Runbook
 from remediator.settings import EngineSettings
 from remediator.store import RunStore
@@ -59,13 +59,8 @@ ALLOW = Decision(Verdict.ALLOW, Guard.NONE, "allowed")
 
 def check_namespace(namespace: str | None, settings: EngineSettings) -> Decision:
     """Deny list wins; a non-empty allow list must contain the namespace. Cluster-scoped targets pass."""
-    if namespace is None:
-        return ALLOW
-    if namespace in settings.namespace_deny:
-        return Decision(Verdict.REFUSE, Guard.NAMESPACE, f"namespace {namespace} is on the deny list")
-    if settings.namespace_allow and namespace not in settings.namespace_allow:
-        return Decision(Verdict.REFUSE, Guard.NAMESPACE, f"namespace {namespace} is not on the allow list")
-    return ALLOW
+    problem = None if namespace is None else settings.namespace_problem(namespace)
+    return ALLOW if problem is None else Decision(Verdict.REFUSE, Guard.NAMESPACE, problem)
 
 
 async def check_circuit(runbook: Runbook, store: RunStore, now: datetime) -> Decision:
@@ -99,6 +94,26 @@ async def admit_run(runbook: Runbook, run: RunRecord, target_key: str, namespace
     return ALLOW
 
 
+def blast_limit(runbook: Runbook, settings: EngineSettings) -> Effects:
+    """The lower of the runbook's and the engine's blast-radius limits."""
+    radius = runbook.safety.blast_radius
+    return Effects(min(radius.max_pods_deleted, settings.max_pods_deleted),
+                   min(radius.max_nodes_cordoned, settings.max_nodes_cordoned))
+
+
+def blast_refusal(pods: int, nodes: int, done: Effects, limit: Effects, window: timedelta) -> Decision | None:
+    """The refusal when `pods`/`nodes` more would exceed `limit`, `done` (applied or in flight) being spent."""
+    if done.pods_deleted + pods > limit.pods_deleted:
+        return Decision(Verdict.REFUSE, Guard.BLAST_RADIUS,
+                        f"would delete {pods} pod(s); {done.pods_deleted} already deleted or being deleted in "
+                        f"the last {format_duration(window)} (limit {limit.pods_deleted})")
+    if done.nodes_cordoned + nodes > limit.nodes_cordoned:
+        return Decision(Verdict.REFUSE, Guard.BLAST_RADIUS,
+                        f"would cordon a node; {done.nodes_cordoned} already cordoned or being cordoned in the "
+                        f"last {format_duration(window)} (limit {limit.nodes_cordoned})")
+    return None
+
+
 def _ready_ratio(nodes: list[Node]) -> float:
     return 100.0 * sum(1 for n in nodes if n.ready) / len(nodes) if nodes else 0.0
 
@@ -112,17 +127,13 @@ async def check_action(planned: Planned, *, runbook: Runbook, run: RunRecord, na
             return decision
     radius = runbook.safety.blast_radius
     if planned.pods_deleted or planned.nodes_cordoned:
+        # an early look, so that a step over budget does not ask for approval; the executor reserves the
+        # budget atomically (RunStore.reserve_step) right before it acts
         done = await store.effects_since(now - radius.window)
-        max_pods = min(radius.max_pods_deleted, settings.max_pods_deleted)
-        max_nodes = min(radius.max_nodes_cordoned, settings.max_nodes_cordoned)
-        if done.pods_deleted + planned.pods_deleted > max_pods:
-            return Decision(Verdict.REFUSE, Guard.BLAST_RADIUS,
-                            f"would delete {planned.pods_deleted} pod(s); {done.pods_deleted} already deleted in "
-                            f"the last {format_duration(radius.window)} (limit {max_pods})")
-        if done.nodes_cordoned + planned.nodes_cordoned > max_nodes:
-            return Decision(Verdict.REFUSE, Guard.BLAST_RADIUS,
-                            f"would cordon a node; {done.nodes_cordoned} already cordoned in the last "
-                            f"{format_duration(radius.window)} (limit {max_nodes})")
+        refusal = blast_refusal(planned.pods_deleted, planned.nodes_cordoned, done, blast_limit(runbook, settings),
+                                radius.window)
+        if refusal is not None:
+            return refusal
     if planned.touches_nodes:
         ratio = _ready_ratio(nodes or [])
         wanted = max(radius.min_ready_nodes_percent, settings.min_ready_nodes_percent)

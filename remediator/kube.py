@@ -12,6 +12,8 @@ from typing import Any, Literal
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as TransportError
+from urllib3.util.retry import Retry
 
 from remediator.cluster import Change, ClusterError, Hpa, Node, Pod, Pvc, Workload, WorkloadKind
 
@@ -31,6 +33,11 @@ class ClusterAccess:
     token: str | None = None
     ca_file: str | None = None
     insecure: bool = False  # tests and kind clusters only
+    connect_timeout: float = 5.0
+    """Seconds to establish a connection to the API server (each of up to 4 attempts)."""
+    read_timeout: float = 30.0
+    """Seconds to wait for the API server's answer (not retried): a hung server fails the call, it does not hold
+    a run, its target and a worker thread for as long as TCP keeps the connection."""
 
 
 def connect(access: ClusterAccess) -> KubeCluster:
@@ -49,7 +56,10 @@ def connect(access: ClusterAccess) -> KubeCluster:
         cfg.api_key_prefix = {"BearerToken": "Bearer"}
         cfg.ssl_ca_cert = access.ca_file
         cfg.verify_ssl = not access.insecure
-    return KubeCluster(k8s.ApiClient(cfg))
+    # connection failures are retried, a read that timed out is not: the server is hung (waiting again only
+    # multiplies read_timeout), and a write it may have applied must not be sent twice
+    cfg.retries = Retry(total=3, read=0)
+    return KubeCluster(k8s.ApiClient(cfg), timeout=(access.connect_timeout, access.read_timeout))
 
 
 def _time(text: str | None) -> datetime | None:
@@ -92,22 +102,26 @@ def _workload(kind: WorkloadKind, obj: dict[str, Any]) -> Workload:
 
 
 class KubeCluster:
-    """Implements remediator.cluster.Cluster. Each call runs the sync client in a worker thread."""
+    """Implements remediator.cluster.Cluster. Each call runs the sync client in a worker thread, bounded by
+    `timeout` (connect, read seconds) so that a hung API server fails the call with a ClusterError."""
 
-    def __init__(self, api: k8s.ApiClient) -> None:
+    def __init__(self, api: k8s.ApiClient, timeout: tuple[float, float] = (5.0, 30.0)) -> None:
         self._core = k8s.CoreV1Api(api)
         self._apps = k8s.AppsV1Api(api)
         self._autoscaling = k8s.AutoscalingV2Api(api)
+        self._timeout = timeout
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         def call() -> dict[str, Any]:
             try:
-                response = fn(*args, _preload_content=False, **kwargs)
+                response = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
+                data = response.data
             except ApiException as exc:
                 status = int(exc.status or 0)
                 message = f"{fn.__name__}: HTTP {status}: {_reason(exc.body) or exc.reason}"
                 raise ClusterError(message, status=status, retryable=status in (409, 429) or status >= 500) from exc
-            data = response.data
+            except (TransportError, OSError) as exc:  # timeout, refused or reset connection, TLS failure
+                raise ClusterError(f"{fn.__name__}: API server unreachable: {exc}") from exc
             return dict(json.loads(data)) if data else {}
         return await asyncio.to_thread(call)
 

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
 from remediator.actions import action_name
+from remediator.cluster import ClusterError, WorkloadKind
 from remediator.durations import format_duration
-from remediator.engine import Alert
+from remediator.engine import Alert, Engine
+from remediator.fakecluster import ClusterSpec, FakeCluster
 from remediator.guards import check_namespace
 from remediator.runbook import Runbook
 from remediator.settings import EngineSettings
-from remediator.target import TARGET_RULES, Target, template_context
-from remediator.templating import TemplateRefused, render, render_name, render_promql
+from remediator.store import MemoryStore
+from remediator.target import Target, template_context
+from remediator.templating import TemplateRefused, render, render_promql
+
+#: Characters of a ReplicaSet's pod-template-hash and of a pod's random suffix (Kubernetes' SafeEncodeString).
+_SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
+#: A Deployment's pod: <deployment>-<pod-template-hash>-<suffix>; a StatefulSet's: <statefulset>-<ordinal>.
+_OWNER_PATTERNS = (("Deployment", re.compile(rf"(?P<name>[a-z0-9][-a-z0-9.]*?)-{_SAFE}{{1,10}}-{_SAFE}{{5}}")),
+                   ("StatefulSet", re.compile(r"(?P<name>[a-z0-9][-a-z0-9.]*?)-(0|[1-9][0-9]*)")))
+OWNER_KINDS = ("Deployment", "StatefulSet")
 
 
 @dataclass
@@ -42,21 +54,63 @@ def _render_fields(step: BaseModel, context: dict[str, object], where: str) -> d
     return out
 
 
-def make_plan(runbook: Runbook, alert: Alert, settings: EngineSettings) -> Plan:
-    """Render everything a run would render; guards that need the cluster or history are listed, not run."""
+def owner_from_pod_name(pod: str) -> str | None:
+    """"Deployment/<name>" or "StatefulSet/<name>" as the controllers name their pods; None if neither fits."""
+    for kind, pattern in _OWNER_PATTERNS:
+        found = pattern.fullmatch(pod)
+        if found is not None:
+            return f"{kind}/{found['name']}"
+    return None
+
+
+class _NoPrometheus:
+    """Resolving a target never queries Prometheus."""
+
+    async def holds(self, query: str) -> bool:
+        raise AssertionError(f"plan does not query Prometheus ({query})")
+
+
+@dataclass
+class _OwnerByName(FakeCluster):
+    """A cluster that knows one thing: which workload owns a pod, from --owner or the pod's name."""
+
+    owner: str | None = None
+    said: list[str] = field(default_factory=list)
+
+    async def owner_workload(self, namespace: str, pod: str) -> tuple[WorkloadKind, str] | None:
+        found = self.owner or owner_from_pod_name(pod)
+        if found is None:
+            raise ClusterError(f"cannot tell from the name of pod {namespace}/{pod} which Deployment or "
+                               "StatefulSet owns it; pass --owner Deployment/NAME (a run asks the API server)")
+        how = "given with --owner" if self.owner else "from the pod's name"
+        self.said.append(f"resolve: pod {namespace}/{pod} belongs to {found} ({how}; a run asks the API server)")
+        kind, _, name = found.partition("/")
+        return WorkloadKind(kind), name
+
+
+async def resolve_target(runbook: Runbook, alert: Alert, settings: EngineSettings,
+                         owner: str | None = None) -> tuple[Target, list[str]]:
+    """The target exactly as a run resolves it (Engine.resolve_target: rendering, name rules, the pod's owner),
+    with the owner taken from `owner` ("Deployment/web") or the pod's name instead of the API server.
+    Returns the target and where its owner came from (empty when the runbook needs none)."""
+    cluster = _OwnerByName(ClusterSpec(), datetime.now(UTC), owner=owner)
+    engine = Engine(store=MemoryStore(), cluster=cluster, prometheus=_NoPrometheus(), runbooks=[runbook],
+                    settings=settings)
+    return await engine.resolve_target(runbook, alert.labels, alert.annotations), cluster.said
+
+
+async def make_plan(runbook: Runbook, alert: Alert, settings: EngineSettings, owner: str | None = None) -> Plan:
+    """Render everything a run would render, with the target resolved as a run resolves it (so the rate-limit
+    key and `{{ target.deployment }}` are the service's); guards that need the cluster or history are listed,
+    not run."""
     plan = Plan(runbook.id, runbook.matches(alert.labels))
-    context = template_context(alert.labels, alert.annotations)
     try:
-        values = {n: render_name(t, context, f"target.{n}", TARGET_RULES[n])
-                  for n in TARGET_RULES if (t := getattr(runbook.target, n)) is not None}
-    except TemplateRefused as exc:
+        target, resolved = await resolve_target(runbook, alert, settings, owner)
+    except (TemplateRefused, ClusterError) as exc:
         plan.refused = str(exc)
         return plan
-    target = Target(**values)
     plan.target = target.as_context()
-    if runbook.target.workload_from_pod:
-        plan.lines.append(f"resolve: the Deployment/StatefulSet owning pod {target.namespace}/{target.pod} "
-                          "(read-only lookup at run time)")
+    plan.lines += resolved
     decision = check_namespace(target.namespace, settings)
     if decision.refused:
         plan.refused = decision.reason

@@ -35,3 +35,18 @@ class EngineSettings:
 
     triggered_by: str = field(default="tocsin")
     """Actor recorded in audit entries for automatic runs."""
+
+    def namespace_problem(self, namespace: str) -> str | None:
+        """Why the engine may not act in `namespace` (deny list first, then a non-empty allow list), or None.
+        One rule for the target's namespace (guards) and for every pod a drain would evict."""
+        if namespace in self.namespace_deny:
+            return f"namespace {namespace} is on the deny list"
+        if self.namespace_allow and namespace not in self.namespace_allow:
+            return f"namespace {namespace} is not on the allow list"
+        return None
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a RUNNING run that verifies or waits proves it is alive: well inside stale_run_after, so
+        that only a run whose process stopped is ever recovered."""
+        return max(self.stale_run_after_seconds / 5, 0.001)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from remediator.records import (
@@ -22,6 +22,24 @@ from remediator.records import (
 )
 
 ACTIVE = (RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL)
+#: Step outcomes that consume blast-radius budget: applied, or in flight (a crash leaves its effect unknown).
+BUDGETED = (StepOutcome.APPLIED, StepOutcome.RUNNING)
+HOUR = timedelta(hours=1)
+
+
+def counts_toward_budget(step: StepRecord, since: datetime) -> bool:
+    """Applied (finished since `since`) or in flight (started since `since`), and not a dry run: refused and
+    failed steps give their reservation back."""
+    if step.dry_run or step.outcome not in BUDGETED:
+        return False
+    at = step.finished_at if step.outcome is StepOutcome.APPLIED else step.started_at
+    return at is not None and at >= since
+
+
+def fits_budget(done: Effects, step: StepRecord, limit: Effects) -> bool:
+    """Whether `step`'s planned effects fit on top of `done` under `limit`."""
+    return (done.pods_deleted + step.pods_deleted <= limit.pods_deleted
+            and done.nodes_cordoned + step.nodes_cordoned <= limit.nodes_cordoned)
 
 
 class RunStore(Protocol):
@@ -35,9 +53,12 @@ class RunStore(Protocol):
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
-    async def claim_target(self, run_id: str, target_key: str, target: dict[str, str], at: datetime) -> bool:
+    async def claim_target(self, run_id: str, target_key: str, target: dict[str, str], at: datetime, *,
+                           cooldown: timedelta | None = None, max_runs_per_hour: int | None = None) -> bool:
         """PENDING -> RUNNING (set target_key, target, started_at) iff no other run holds target_key
-        in RUNNING/AWAITING_APPROVAL. False: another run has the target; the run is left PENDING."""
+        in RUNNING/AWAITING_APPROVAL, none started on it within `cooldown` before `at`, and fewer than
+        `max_runs_per_hour` started on it in the hour before `at`. The checks and the claim are one atomic
+        step across runs and replicas (the guards' earlier look may be stale). False: the run is left PENDING."""
         ...
 
     async def transition(self, run_id: str, expected: tuple[RunStatus, ...], *, at: datetime,
@@ -50,6 +71,18 @@ class RunStore(Protocol):
 
     async def save_step(self, step: StepRecord) -> None:
         """Insert or replace the step keyed by (run_id, phase, index)."""
+        ...
+
+    async def reserve_step(self, step: StepRecord, since: datetime, limit: Effects) -> tuple[bool, Effects]:
+        """Save `step` (in flight, with its planned pods_deleted/nodes_cordoned) iff the effects counted by
+        effects_since(since), other than this step's own, plus the step's stay within `limit`. The count and
+        the save are one atomic step across runs and replicas, so parallel runs cannot both pass a budget of
+        one. Returns (saved, the effects counted)."""
+        ...
+
+    async def heartbeat(self, run_id: str, at: datetime) -> bool:
+        """Set updated_at iff the run is RUNNING (a long verify or wait is alive, recover() must not take it);
+        False when it is not running any more (finished, aborted, recovered)."""
         ...
 
     async def list_steps(self, run_id: str) -> list[StepRecord]: ...
@@ -65,7 +98,8 @@ class RunStore(Protocol):
         ...
 
     async def effects_since(self, since: datetime) -> Effects:
-        """Sum of pods_deleted / nodes_cordoned of APPLIED, not dry-run steps finished at or after since."""
+        """Sum of pods_deleted / nodes_cordoned of not dry-run steps APPLIED (finished at or after since) or
+        RUNNING (in flight, started at or after since): the blast-radius budget already spent or reserved."""
         ...
 
     async def runs_with_status(self, statuses: tuple[RunStatus, ...]) -> list[RunRecord]: ...
@@ -107,8 +141,15 @@ class MemoryStore:
     async def get_run(self, run_id: str) -> RunRecord | None:
         return self.runs.get(run_id)
 
-    async def claim_target(self, run_id: str, target_key: str, target: dict[str, str], at: datetime) -> bool:
-        if any(r.target_key == target_key and r.status in ACTIVE and r.id != run_id for r in self.runs.values()):
+    async def claim_target(self, run_id: str, target_key: str, target: dict[str, str], at: datetime, *,
+                           cooldown: timedelta | None = None, max_runs_per_hour: int | None = None) -> bool:
+        others = [r for r in self.runs.values() if r.target_key == target_key and r.id != run_id]
+        started = [r.started_at for r in others if r.started_at is not None]
+        if any(r.status in ACTIVE for r in others):
+            return False
+        if cooldown and any(s > at - cooldown for s in started):
+            return False
+        if max_runs_per_hour is not None and sum(1 for s in started if s >= at - HOUR) >= max_runs_per_hour:
             return False
         self.runs[run_id] = replace(self.runs[run_id], status=RunStatus.RUNNING, target_key=target_key,
                                     target=dict(target), started_at=at, updated_at=at)
@@ -131,6 +172,22 @@ class MemoryStore:
     async def save_step(self, step: StepRecord) -> None:
         self.steps[(step.run_id, step.phase, step.index)] = step
 
+    async def reserve_step(self, step: StepRecord, since: datetime, limit: Effects) -> tuple[bool, Effects]:
+        # no await between the count and the save: atomic within the event loop, the only writer here
+        key = (step.run_id, step.phase, step.index)
+        done = self._effects(since, exclude=key)
+        if not fits_budget(done, step, limit):
+            return False, done
+        self.steps[key] = step
+        return True, done
+
+    async def heartbeat(self, run_id: str, at: datetime) -> bool:
+        run = self.runs.get(run_id)
+        if run is None or run.status is not RunStatus.RUNNING:
+            return False
+        self.runs[run_id] = replace(run, updated_at=at)
+        return True
+
     async def list_steps(self, run_id: str) -> list[StepRecord]:
         return [s for (rid, _, _), s in sorted(self.steps.items(), key=lambda kv: (kv[0][1] != Phase.STEPS,
                                                                                      kv[0][2]))
@@ -148,9 +205,11 @@ class MemoryStore:
                    and r.finished_at is not None and r.finished_at >= since)
 
     async def effects_since(self, since: datetime) -> Effects:
-        applied = [s for s in self.steps.values() if s.outcome is StepOutcome.APPLIED and not s.dry_run
-                   and s.finished_at is not None and s.finished_at >= since]
-        return Effects(sum(s.pods_deleted for s in applied), sum(s.nodes_cordoned for s in applied))
+        return self._effects(since)
+
+    def _effects(self, since: datetime, exclude: tuple[str, Phase, int] | None = None) -> Effects:
+        spent = [s for k, s in self.steps.items() if k != exclude and counts_toward_budget(s, since)]
+        return Effects(sum(s.pods_deleted for s in spent), sum(s.nodes_cordoned for s in spent))
 
     async def runs_with_status(self, statuses: tuple[RunStatus, ...]) -> list[RunRecord]:
         return [r for r in self.runs.values() if r.status in statuses]

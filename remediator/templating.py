@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -22,6 +23,15 @@ def _promql_literal(value: object) -> object:
 
 _PROMQL_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
                                             finalize=_promql_literal)
+
+
+def _url_component(value: object) -> object:
+    """Percent-encode every interpolated value, '/', '?', '#', '&', '=' and '%' included: a label value stays
+    inside the one path segment or query value the runbook put it in."""
+    return "" if value is None else quote(str(value), safe="")
+
+
+_URL_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_url_component)
 
 
 class TemplateRefused(Exception):
@@ -72,3 +82,8 @@ def render_name(text: str, context: Mapping[str, Any], field: str, rule: NameRul
 def render_promql(text: str, context: Mapping[str, Any], field: str) -> str:
     """Render a PromQL expression; every interpolated value is escaped as string-literal content."""
     return _render(_PROMQL_ENV, text, context, field)
+
+
+def render_url(text: str, context: Mapping[str, Any], field: str) -> str:
+    """Render a URL; every interpolated value is percent-encoded as one URL component."""
+    return _render(_URL_ENV, text, context, field)

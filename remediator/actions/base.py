@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from remediator.cluster import Change, Cluster, WorkloadKind
 from remediator.names import NameRule
 from remediator.target import Target
-from remediator.templating import check_syntax, render, render_name, render_promql
+from remediator.templating import check_syntax, render, render_name, render_promql, render_url
 
 
 def _template(value: str) -> str:
@@ -76,10 +76,18 @@ class ActionContext:
     emit: Callable[[str], Awaitable[None]]
     http: HttpCaller
     http_allowlist: tuple[str, ...]
+    #: Why the engine may not act in a namespace, or None (EngineSettings.namespace_problem): for actions that
+    #: reach beyond the target's namespace, such as a drain evicting every pod of a node.
+    namespace_problem: Callable[[str], str | None]
     field: str = "step"
 
     def text(self, template: str, what: str) -> str:
         return render(template, self.template_context, f"{self.field}.{what}")
+
+    def url(self, template: str, what: str = "url") -> str:
+        """Render a URL; every interpolated value is percent-encoded (it cannot add a path segment, a query
+        or a fragment)."""
+        return render_url(template, self.template_context, f"{self.field}.{what}")
 
     def promql(self, template: str, what: str = "query") -> str:
         return render_promql(template, self.template_context, f"{self.field}.{what}")

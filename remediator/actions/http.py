@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field
 
@@ -24,22 +24,39 @@ class HttpParams(StepBase):
     timeout: Duration = Field(default=timedelta(seconds=10))
 
 
+def routed_path(raw: str) -> str | None:
+    """The path as a server that percent-decodes before routing sees it (nginx and many frameworks do), or
+    None when that reading could leave an allow-listed prefix: encoded '/' or '\\', backslashes, a second
+    level of encoding ('%252e'), or '.'/'..' segments, plain or encoded ('%2e%2e', '.%2e', '..;')."""
+    if "%2f" in raw.lower() or "%5c" in raw.lower() or "\\" in raw:
+        return None
+    path = unquote(raw)
+    if "%" in path or "\\" in path:
+        return None
+    if any(segment.split(";", 1)[0] in (".", "..") for segment in path.split("/")):
+        return None
+    return path
+
+
 def allowed(url: str, allowlist: tuple[str, ...]) -> bool:
-    """URL prefix match on whole components: scheme and host equal, path under the listed path."""
+    """URL prefix match on whole components: scheme and host equal, the decoded path under the listed path."""
     got = urlsplit(url)
     if got.username or got.password or not got.scheme or not got.netloc:
         return False
+    path = routed_path(got.path)
+    if path is None:
+        return False
     for entry in allowlist:
         want = urlsplit(entry)
-        path = want.path.rstrip("/")
+        prefix = unquote(want.path).rstrip("/")
         if (got.scheme, got.netloc) == (want.scheme, want.netloc) and (
-                got.path == path or got.path.startswith(path + "/")) and ".." not in got.path.split("/"):
+                path == prefix or path.startswith(prefix + "/")):
             return True
     return False
 
 
 async def plan_http(p: HttpParams, ctx: ActionContext) -> Planned:
-    url = ctx.text(p.url, "url")
+    url = ctx.url(p.url)
     if not allowed(url, ctx.http_allowlist):
         raise StepRefused(f"{url!r} is not on the HTTP allow-list")
     body = {k: ctx.text(v, f"body.{k}") for k, v in (p.body or {}).items()} if p.body is not None else None

@@ -51,7 +51,7 @@ async def plan_uncordon(p: UncordonParams, ctx: ActionContext) -> Planned:
 
 
 class DrainParams(StepBase):
-    """Cordon, then evict every pod except DaemonSet-owned and mirror pods; PDB refusals (429) are retried."""
+    """Cordon, evict all but DaemonSet, mirror and denied-namespace pods (each counts as deleted); 429s retried."""
 
     action: Literal["drain"]
     node: TemplateStr | None = None
@@ -63,7 +63,8 @@ def _skip(pod: Pod) -> bool:
     return pod.owner_kind in ("DaemonSet", "Node")
 
 
-async def _evict_all(ctx: ActionContext, p: DrainParams, pods: list[Pod], dry_run: bool) -> DrainResult:
+async def _evict_all(ctx: ActionContext, p: DrainParams, pods: list[Pod], skipped: list[Pod],
+                     dry_run: bool) -> DrainResult:
     evicted: list[str] = []
     blocked: list[str] = []
     for pod in pods:
@@ -80,27 +81,35 @@ async def _evict_all(ctx: ActionContext, p: DrainParams, pods: list[Pod], dry_ru
             break
         else:
             blocked.append(f"{pod.namespace}/{pod.name}")
-    return DrainResult(evicted, [f"{x.namespace}/{x.name}" for x in pods if _skip(x)], blocked)
+    return DrainResult(evicted, _names(skipped), blocked)
+
+
+def _names(pods: list[Pod]) -> list[str]:
+    return [f"{x.namespace}/{x.name}" for x in pods]
 
 
 async def plan_drain(p: DrainParams, ctx: ActionContext) -> Planned:
     name = ctx.name(p.node, ctx.target.node, "node")
     node = await ctx.cluster.get_node(name)
     pods = await ctx.cluster.pods_on_node(name)
-    evictable = [pod for pod in pods if not _skip(pod)]
-    skipped = len(pods) - len(evictable)
+    skipped = [pod for pod in pods if _skip(pod)]
+    # the namespace guard only sees the (cluster-scoped) node: apply it to every pod the drain would evict
+    protected = [pod for pod in pods if not _skip(pod) and ctx.namespace_problem(pod.namespace) is not None]
+    evictable = [pod for pod in pods if not _skip(pod) and pod not in protected]
+    left = f", leave {len(protected)} in protected namespace(s)" if protected else ""
 
     async def apply(dry_run: bool) -> Change:
         if not node.unschedulable:
             await ctx.cluster.set_unschedulable(name, True, dry_run=dry_run)
-        result = await _evict_all(ctx, p, evictable, dry_run)
+        result = await _evict_all(ctx, p, evictable, skipped, dry_run)
         if result.blocked:
             raise StepFailed(f"drain {name}: PodDisruptionBudget kept refusing eviction of "
                              f"{', '.join(result.blocked)} after {p.eviction_attempts} tries")
         return Change(f"drained node {name}: evicted {len(result.evicted)}, skipped {len(result.skipped)} "
-                      "DaemonSet/mirror pod(s)", dry_run,
-                      {"evicted": result.evicted, "skipped": result.skipped})
+                      f"DaemonSet/mirror pod(s){left}", dry_run,
+                      {"evicted": result.evicted, "skipped": result.skipped, "protected": _names(protected)})
 
-    return Planned(f"drain node {name}: evict {len(evictable)} pod(s), skip {skipped} DaemonSet/mirror pod(s)",
-                   apply, mutating=True, dangerous=True, nodes_cordoned=0 if node.unschedulable else 1,
-                   touches_nodes=True)
+    return Planned(f"drain node {name}: evict {len(evictable)} pod(s), skip {len(skipped)} DaemonSet/mirror "
+                   f"pod(s){left}", apply, mutating=True, dangerous=True,
+                   nodes_cordoned=0 if node.unschedulable else 1, pods_deleted=len(evictable), touches_nodes=True,
+                   details={"protected": _names(protected)})

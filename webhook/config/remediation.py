@@ -26,6 +26,10 @@ class ClusterConfig(Strict):
     ca_file: Path | None = None
     #: Skip TLS verification (kind clusters and tests only).
     insecure: bool = False
+    #: Every Kubernetes call gives up after these (connect: per attempt, up to 4; read: once), failing the step
+    #: with an error (the run escalates) instead of hanging on a hung API server.
+    connect_timeout: Duration = timedelta(seconds=5)
+    read_timeout: Duration = timedelta(seconds=30)
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
@@ -35,6 +39,8 @@ class ClusterConfig(Strict):
             raise ValueError("host/token/token_file are only used with mode: token")
         if self.mode != "kubeconfig" and (self.kubeconfig or self.context):
             raise ValueError("kubeconfig/context are only used with mode: kubeconfig")
+        if self.connect_timeout <= timedelta(0) or self.read_timeout <= timedelta(0):
+            raise ValueError("connect_timeout and read_timeout must be positive")
         return self
 
 

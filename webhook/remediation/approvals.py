@@ -12,10 +12,11 @@ def responder_of(cfg: TocsinConfig, slack_user_id: str) -> str | None:
     return next((r.name for r in cfg.oncall.responders if r.slack_user == slack_user_id), None)
 
 
-async def decide(cfg: TocsinConfig, rem: Remediation, click: ApprovalClick) -> str:
-    """Decide as the mapped responder if the allow-list lets them; the answer for the clicking user."""
+async def decide(cfg: TocsinConfig, rem: Remediation, click: ApprovalClick, actor: str | None = None) -> str:
+    """Decide as the mapped responder (or `actor`, whom the responder policy lets act) if the allow-list lets
+    them; the answer for the clicking user."""
     verb = "approve" if click.approved else "reject"
-    who = responder_of(cfg, click.slack_user_id)
+    who = actor or responder_of(cfg, click.slack_user_id)
     if who is None or not cfg.remediation.approvals.allows(who, cfg.oncall):
         why = "your Slack user is not mapped to a responder" if who is None else f"{who} is not an approver"
         await _refused(rem, click, who, why)

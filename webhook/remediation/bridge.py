@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from datetime import datetime
 
 from remediator.events import EventKind, RunEvent
 from webhook.config import TocsinConfig
@@ -19,12 +21,21 @@ PROGRESS = "remediation_progress"
 APPROVAL = "remediation_approval"
 
 
-def escalation_holds(cfg: RemediationConfig) -> Holds:
-    """The escalation timer honours remediation holds (and, by config, triggers runs at a step)."""
+def escalation_holds(cfg: RemediationConfig, on_work: Callable[[], None] | None = None) -> Holds:
+    """The escalation timer honours remediation holds (and, by config, triggers runs at a step). `on_work` is
+    called (on the database thread) when a step made requests due: it wakes the remediation worker."""
     if not cfg.enabled:
         return Holds()
-    step = requests.escalation_step_reached if cfg.trigger == "escalation_step" else None
-    return Holds(held_until=requests.held_until, step_reached=step)
+    if cfg.trigger != "escalation_step":
+        return Holds(held_until=requests.held_until)
+
+    def step_reached(conn: Connection, incident_id: int, step: int, now: datetime) -> int:
+        due = requests.escalation_step_reached(conn, incident_id, step, now)
+        if due and on_work is not None:
+            on_work()
+        return due
+
+    return Holds(held_until=requests.held_until, step_reached=step_reached)
 
 
 class RemediationChannels:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from webhook.incidents.tables import incident_events, incidents
 from webhook.remediation.run_store import run_pk
@@ -67,9 +68,28 @@ def escalation_step_reached(conn: Connection, incident_id: int, step: int, now: 
 
 def cancel_requests(conn: Connection, incident_id: int) -> int:
     """The incident resolved before a worker got to it: no run is needed any more."""
-    return conn.execute(update(requests).where(
-        requests.c.incident_id == incident_id, requests.c.state.in_([WAITING, PENDING]),
-    ).values(state=CANCELLED, hold_until=None)).rowcount
+    return cancel_requests_of(conn, [incident_id])
+
+
+#: Incident ids per statement (bounded bind parameters in a storm's batch of resolves).
+_CHUNK = 500
+
+
+def cancel_requests_of(conn: Connection, incident_ids: Iterable[int]) -> int:
+    """cancel_requests for many incidents (an ingest batch's resolves by Alertmanager), a statement per 500."""
+    ids, n = sorted(set(incident_ids)), 0
+    for i in range(0, len(ids), _CHUNK):
+        n += conn.execute(update(requests).where(
+            requests.c.incident_id.in_(ids[i:i + _CHUNK]), requests.c.state.in_([WAITING, PENDING]),
+        ).values(state=CANCELLED, hold_until=None)).rowcount
+    return n
+
+
+def cancel_claimed(conn: Connection, request_id: int, reason: str) -> None:
+    """A claimed request whose incident was resolved before a slot was free: it ends without a run (and
+    without holding the escalation), so no runbook acts on a problem that is already gone."""
+    conn.execute(update(requests).where(requests.c.id == request_id, requests.c.state == CLAIMED).values(
+        state=CANCELLED, hold_until=None, error=reason[:2000]))
 
 
 def claim_requests(conn: Connection, now: datetime, worker: str, limit: int, lease: timedelta) -> list[RunRequest]:
@@ -118,6 +138,68 @@ def add_timeline(conn: Connection, incident_id: int, at: datetime, kind: str, ac
     conn.execute(insert(incident_events).values(incident_id=incident_id, at=at, kind=kind, actor=actor,
                                                 detail=detail))
     return True
+
+
+def end_grace_holds(conn: Connection, incident_ids: Iterable[int], now: datetime) -> list[int]:
+    """A new alert fired in these incidents: the holds that finished runs keep after `verified` (verified_grace,
+    waiting for the alert's resolve) end now, since the fix did not hold. Holds of runs still working stay.
+    Returns the incidents whose hold ended."""
+    ids, ended = sorted({str(i) for i in incident_ids}), []
+    for i in range(0, len(ids), _CHUNK):
+        finished_holding = (runs.c.incident_id.in_(ids[i:i + _CHUNK]), runs.c.status == "finished",
+                            runs.c.hold_escalation_until > now)
+        found = {r[0] for r in conn.execute(select(runs.c.incident_id).where(*finished_holding))}
+        if found:
+            conn.execute(update(runs).where(*finished_holding).values(hold_escalation_until=now))
+            ended += sorted(int(x) for x in found)
+    return ended
+
+
+def release_holds(conn: Connection, incident_id: int) -> None:
+    """Every remediation hold on the incident ends now (its requests' and its runs'): a human is needed."""
+    conn.execute(update(requests).where(requests.c.incident_id == incident_id).values(hold_until=None))
+    conn.execute(update(runs).where(runs.c.incident_id == str(incident_id)).values(hold_escalation_until=None))
+
+
+@dataclass(frozen=True)
+class IncidentEnd:
+    """How an incident stands when one of its runs ends: whether and by whom it was resolved, and the open
+    incident of the same key if a new one opened meanwhile (the key has one open incident at most)."""
+
+    state: str
+    resolved_by: str | None
+    open_of_key: int | None
+
+
+def incident_end(conn: Connection, incident_id: int) -> IncidentEnd | None:
+    """The incident's state, its resolver and the open incident of its key (None: no such incident)."""
+    row = conn.execute(select(incidents.c.state, incidents.c.resolved_by, incidents.c.incident_key)
+                       .where(incidents.c.id == incident_id)).first()
+    if row is None:
+        return None
+    other = conn.execute(select(incidents.c.id).where(
+        incidents.c.incident_key == row.incident_key, incidents.c.state != "resolved",
+        incidents.c.id != incident_id)).scalar()
+    return IncidentEnd(row.state, row.resolved_by, other)
+
+
+def reopen(conn: Connection, incident_id: int, at: datetime, actor: str, detail: dict[str, Any]) -> bool:
+    """Resolved -> triggered (compare-and-set on the state), with a `reopened` timeline entry. The incident keeps
+    its alerts' counts: it stays open until a human acknowledges or resolves it. False: it was not resolved, or
+    (PostgreSQL, in a savepoint) another transaction just opened an incident of its key."""
+    stmt = update(incidents).where(incidents.c.id == incident_id, incidents.c.state == "resolved").values(
+        state="triggered", resolved_at=None, resolved_by=None, resolve_after=None, snoozed_until=None, updated_at=at)
+    if conn.dialect.name == "postgresql":
+        try:
+            with conn.begin_nested():
+                changed = conn.execute(stmt).rowcount
+        except IntegrityError:  # uq_incidents_open_key: the key has an open incident now
+            return False
+    else:  # SQLite: the write lock of this transaction keeps ingest out
+        changed = conn.execute(stmt).rowcount
+    if changed:
+        add_timeline(conn, incident_id, at, "reopened", actor, detail)
+    return bool(changed)
 
 
 def incident_state(conn: Connection, incident_id: int) -> tuple[str, bool] | None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, String, case, cast, func, select, text, update
+from sqlalchemy import ColumnElement, Connection, String, and_, case, cast, func, not_, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -24,7 +24,7 @@ from remediator.records import (
     StepOutcome,
     StepRecord,
 )
-from remediator.store import ACTIVE
+from remediator.store import ACTIVE, HOUR, fits_budget
 from webhook.incidents.tables import incidents
 from webhook.remediation.tables import remediation_approvals as approvals
 from webhook.remediation.tables import remediation_audit as audit
@@ -95,24 +95,40 @@ def create_run(conn: Connection, new: NewRun) -> tuple[RunRecord, bool]:
     return run_record(row), created
 
 
-def _lock_target(conn: Connection, target_key: str) -> None:
-    """PostgreSQL: serialise claims of one target across replicas (SQLite has one writer anyway)."""
-    if conn.dialect.name == "postgresql":
-        lock = int.from_bytes(hashlib.blake2b(f"remediation:{target_key}".encode(), digest_size=8).digest(), "big",
-                              signed=True)
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+#: The advisory lock (PostgreSQL) that serialises blast-radius reservations of all runs on all replicas.
+BUDGET_LOCK = "remediation:blast-radius"
+
+
+def _lock_id(name: str) -> int:
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _write_lock(conn: Connection, name: str) -> None:
+    """Make a check-then-write transaction atomic across replicas. SQLite: take the database's write lock
+    before the first read (BEGIN IMMEDIATE; pysqlite would begin the transaction only at the first write,
+    after the checks). PostgreSQL: an advisory lock on `name`, held until commit."""
+    if conn.dialect.name == "sqlite":
+        driver = conn.connection.driver_connection
+        if driver is not None and not driver.in_transaction:  # a caller may have begun it already
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(name)})
 
 
 def claim_target(conn: Connection, run_id: str, target_key: str, target: dict[str, str], at: datetime,
-                 cooldown: timedelta | None) -> bool:
+                 cooldown: timedelta | None, max_runs_per_hour: int | None = None) -> bool:
     """PENDING -> RUNNING iff no active run holds the target and (re-checked under the lock, since another
-    replica may have started and finished a run since the guards looked) none started within the cooldown."""
+    run or replica may have started and finished a run since the guards looked) none started within the
+    cooldown and fewer than max_runs_per_hour started in the last hour."""
     pk = _pk(run_id)
-    _lock_target(conn, target_key)
+    _write_lock(conn, f"remediation:{target_key}")
     others = select(func.count()).select_from(runs).where(runs.c.target_key == target_key, runs.c.id != pk)
     if conn.execute(others.where(runs.c.status.in_([s.value for s in ACTIVE]))).scalar_one():
         return False
     if cooldown and conn.execute(others.where(runs.c.started_at > at - cooldown)).scalar_one():
+        return False
+    if (max_runs_per_hour is not None
+            and conn.execute(others.where(runs.c.started_at >= at - HOUR)).scalar_one() >= max_runs_per_hour):
         return False
     claim = update(runs).where(runs.c.id == pk, runs.c.status == RunStatus.PENDING.value).values(
         status=RunStatus.RUNNING.value, target_key=target_key, target=dict(target), started_at=at, updated_at=at)
@@ -153,6 +169,23 @@ def save_step(conn: Connection, step: StepRecord) -> None:
     conn.execute(stmt.on_conflict_do_update(index_elements=["run_id", "phase", "step_index"], set_=values))
 
 
+def reserve_step(conn: Connection, step: StepRecord, since: datetime, limit: Effects) -> tuple[bool, Effects]:
+    """Count the budget spent or in flight and save the step as in flight, in one transaction under the
+    budget lock: two runs (or replicas) cannot both see the last pod of the budget as free."""
+    _write_lock(conn, BUDGET_LOCK)
+    done = _effects(conn, since, (_pk(step.run_id), step.phase, step.index))
+    if not fits_budget(done, step, limit):
+        return False, done
+    save_step(conn, step)
+    return True, done
+
+
+def heartbeat(conn: Connection, run_id: str, at: datetime) -> bool:
+    moved = conn.execute(update(runs).where(runs.c.id == _pk(run_id), runs.c.status == RunStatus.RUNNING.value)
+                         .values(updated_at=at)).rowcount
+    return bool(moved == 1)
+
+
 def list_steps(conn: Connection, run_id: str) -> list[StepRecord]:
     pk = run_pk(run_id)
     order = case((steps.c.phase == Phase.STEPS.value, 0), else_=1)
@@ -180,9 +213,20 @@ def failed_verifications_since(conn: Connection, runbook_id: str, since: datetim
 
 
 def effects_since(conn: Connection, since: datetime) -> Effects:
-    q = select(func.coalesce(func.sum(steps.c.pods_deleted), 0), func.coalesce(func.sum(steps.c.nodes_cordoned), 0)
-               ).where(steps.c.outcome == StepOutcome.APPLIED.value, steps.c.dry_run.is_(False),
-                       steps.c.finished_at >= since)
+    return _effects(conn, since)
+
+
+def _effects(conn: Connection, since: datetime, exclude: tuple[int, Phase, int] | None = None) -> Effects:
+    """remediator.store.counts_toward_budget in SQL: applied or in flight, not dry run, in the window."""
+    spent: ColumnElement[bool] = and_(steps.c.dry_run.is_(False), or_(
+        and_(steps.c.outcome == StepOutcome.APPLIED.value, steps.c.finished_at >= since),
+        and_(steps.c.outcome == StepOutcome.RUNNING.value, steps.c.started_at >= since)))
+    if exclude is not None:
+        run_id, phase, index = exclude
+        spent = and_(spent, not_(and_(steps.c.run_id == run_id, steps.c.phase == phase.value,
+                                      steps.c.step_index == index)))
+    q = select(func.coalesce(func.sum(steps.c.pods_deleted), 0),
+               func.coalesce(func.sum(steps.c.nodes_cordoned), 0)).where(spent)
     pods, nodes = conn.execute(q).one()
     return Effects(int(pods), int(nodes))
 
@@ -251,10 +295,12 @@ class SqlRunStore:
     async def get_run(self, run_id: str) -> RunRecord | None:
         return await self.db.read(get_run, run_id)
 
-    async def claim_target(self, run_id: str, target_key: str, target: dict[str, str], at: datetime) -> bool:
-        run = await self.get_run(run_id)
-        cooldown = self._cooldown_of(run.runbook_id) if run is not None else None
-        return await self.db.write(claim_target, run_id, target_key, target, at, cooldown)
+    async def claim_target(self, run_id: str, target_key: str, target: dict[str, str], at: datetime, *,
+                           cooldown: timedelta | None = None, max_runs_per_hour: int | None = None) -> bool:
+        if cooldown is None:
+            run = await self.get_run(run_id)
+            cooldown = self._cooldown_of(run.runbook_id) if run is not None else None
+        return await self.db.write(claim_target, run_id, target_key, target, at, cooldown, max_runs_per_hour)
 
     async def transition(self, run_id: str, expected: tuple[RunStatus, ...], *, at: datetime,
                          status: RunStatus, outcome: Outcome | None = None, reason: str | None = None,
@@ -263,6 +309,12 @@ class SqlRunStore:
 
     async def save_step(self, step: StepRecord) -> None:
         await self.db.write(save_step, step)
+
+    async def reserve_step(self, step: StepRecord, since: datetime, limit: Effects) -> tuple[bool, Effects]:
+        return await self.db.write(reserve_step, step, since, limit)
+
+    async def heartbeat(self, run_id: str, at: datetime) -> bool:
+        return await self.db.write(heartbeat, run_id, at)
 
     async def list_steps(self, run_id: str) -> list[StepRecord]:
         return await self.db.read(list_steps, run_id)

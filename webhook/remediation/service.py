@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,12 +24,13 @@ from webhook.config.remediation import RemediationConfig
 from webhook.escalation import repo as escalation_repo
 from webhook.incidents import actions as incident_repo
 from webhook.incidents.events import Hooks
-from webhook.incidents.model import OPEN_STATES
+from webhook.incidents.model import OPEN_STATES, TransitionError
 from webhook.remediation import run_requests as requests
 from webhook.remediation.adapters import HttpCaller, RemediationMetrics
 from webhook.remediation.requests import RemediationRequests
 from webhook.remediation.run_store import SqlRunStore, decide_approval_once, run_pk, waiting_runs_of_resolved_incidents
 from webhook.store.db import Connection, Database, StorageUnavailable
+from webhook.wakeup import WakeUp
 
 log = logging.getLogger(__name__)
 ACTOR = "tocsin-remediation"
@@ -39,6 +41,9 @@ _KINDS = {EventKind.STARTED: "remediation_started", EventKind.PROGRESS: "remedia
           EventKind.MESSAGE: "remediation_message", EventKind.AWAITING_APPROVAL: "remediation_approval",
           EventKind.VERIFYING: "remediation_verifying"}
 _OPEN = {s.value for s in OPEN_STATES}
+#: Resolvers whose resolve a run that needs a human overrides (Alertmanager, the flap quiet period, another
+#: run's verification): the incident is re-opened and paged. A human's resolve stands.
+AUTOMATIC_RESOLVERS = frozenset({"alertmanager", "tocsin", ACTOR})
 
 
 def timeline_kind(event: RunEvent) -> str:
@@ -64,7 +69,7 @@ class Remediation:
                  listeners: Sequence[EventListener] = ()) -> None:
         self.cfg, self.db, self.clock, self.hooks = cfg, db, clock, hooks
         self.runbooks = load_runbooks(cfg.runbooks_dir)
-        self.requests_hook = RemediationRequests(cfg, self.runbooks)
+        self.requests_hook = RemediationRequests(cfg, self.runbooks, on_work=self.kick)
         cooldowns = {r.id: r.safety.cooldown for r in self.runbooks}
         self.prometheus, self.http = prometheus, http or HttpCaller()
         self.worker_id = f"{socket.gethostname()}:{id(self):x}"
@@ -81,6 +86,7 @@ class Remediation:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._slots = asyncio.Semaphore(cfg.max_concurrent_runs)
         self._next_engine_tick = datetime.min.replace(tzinfo=UTC)
+        self._wakeup = WakeUp("tocsin-remediation", self.start_due)
 
     # --- the worker -----------------------------------------------------------------------------------
 
@@ -89,13 +95,21 @@ class Remediation:
                                    limit or self.cfg.max_concurrent_runs, self.cfg.claim_lease)
 
     async def execute(self, req: requests.RunRequest) -> RunRecord | None:
-        """Start the request's run (or find the one another replica started) and mark the request done."""
+        """Start the request's run (or find the one another replica started) and mark the request done.
+
+        The incident is looked at again once a slot is free: a request may wait behind busy slots for a long
+        time in a storm, and a run must not act on an incident resolved meanwhile (review finding 7)."""
         runbook = self.engine.runbooks.get(req.runbook_id)
         if runbook is None:
             await self.db.write(requests.finish_request, req.id, None, f"runbook {req.runbook_id} is not loaded")
             return None
         alert = Alert(req.labels, req.annotations, req.fingerprint, req.starts_at)
         async with self._slots:
+            state = await self.db.read(requests.incident_state, req.incident_id)
+            if state is None or state[0] not in _OPEN:
+                why = f"incident {req.incident_id} is {state[0] if state else 'gone'}: no run needed"
+                await self.db.write(requests.cancel_claimed, req.id, why)
+                return None
             run = await self.engine.start(runbook, alert, incident_id=str(req.incident_id),
                                           triggered_by=f"incident {req.incident_id}")
         await self.db.write(requests.finish_request, req.id, run.id)
@@ -150,21 +164,37 @@ class Remediation:
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def start_due(self) -> int:
+        """Claim due requests and start their runs in background tasks; returns the requests claimed."""
+        claimed = await self.claim()
+        for req in claimed:
+            self.spawn(self.execute(req), f"run request {req.id}")
+        return len(claimed)
+
+    def start(self) -> None:
+        """Requests written by an ingest batch start right after its commit (woken like escalation), not on
+        the next tick; the tick still picks up whatever a wake-up missed."""
+        self._wakeup.start()
+
+    def kick(self) -> None:
+        """Requests are due now (called from the database thread, or for the ingest process's report): wake
+        the worker once started; before start() the tick finds them."""
+        self._wakeup.kick()
+
     async def tick(self, now: datetime | None = None) -> int:
         """The service ticker's Worker hook: start due requests, and every tick_interval let the engine time
         out approvals and recover interrupted runs. Runs go to background tasks; returns requests started."""
         now = now or self.clock()
-        claimed = await self.claim()
-        for req in claimed:
-            self.spawn(self.execute(req), f"run request {req.id}")
+        claimed = await self.start_due()
         if now >= self._next_engine_tick and not any(t.get_name() == "engine tick" for t in self._tasks):
             self.spawn(self.engine.tick(), "engine tick")
             self._next_engine_tick = now + self.cfg.tick_interval
         for run_id, by in await self.db.read(waiting_runs_of_resolved_incidents):
             await self.engine.cancel(run_id, f"incident resolved by {by}")
-        return len(claimed)
+        return claimed
 
     async def aclose(self) -> None:
+        await self._wakeup.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -205,16 +235,54 @@ class Remediation:
     def _finished(self, conn: Connection, event: RunEvent, incident: int | None) -> None:
         if event.page or event.outcome is not Outcome.VERIFIED:
             requests.set_hold(conn, event.run_id, incident, None)  # escalation resumes at once
+            if event.page and incident is not None:
+                self._page_even_if_resolved(conn, event, incident)
             return
-        requests.set_hold(conn, event.run_id, incident, event.at + self.cfg.verified_grace)
+        grace_end = event.at + self.cfg.verified_grace
+        requests.set_hold(conn, event.run_id, incident, grace_end)
+        if incident is not None:  # held steps are due when the grace ends, not when the run's hold would have
+            escalation_repo.reschedule_held(conn, incident, grace_end)
         state = requests.incident_state(conn, incident) if incident is not None else None
         if state is None or incident is None:
             return
         if self.cfg.trigger == "on_open" and not state[1] and not escalation_repo.paged(conn, incident):
             metrics.PAGES_AVOIDED.labels(event.runbook_id).inc()
         if self.cfg.resolve_on_verified and state[0] in _OPEN:
-            incident_repo.act(conn, incident, "resolve", ACTOR, event.at,
-                              note=f"verified by runbook {event.runbook_id} (run {event.run_id})", hooks=self.hooks)
+            # a state a human or ingest set meanwhile stands (compare-and-set): the run's end is recorded anyway
+            with contextlib.suppress(TransitionError):
+                incident_repo.act(conn, incident, "resolve", ACTOR, event.at,
+                                  note=f"verified by runbook {event.runbook_id} (run {event.run_id})",
+                                  hooks=self.hooks)
+
+    def _page_even_if_resolved(self, conn: Connection, event: RunEvent, incident: int) -> None:
+        """A run that needs a human pages even when its incident was resolved automatically while it worked
+        (Alertmanager resolves ~2 s after a rollout replaced the crashing pods, then the verification fails):
+        the incident is re-opened and its escalation starts over. If a new incident of the same key opened
+        meanwhile, that one pages at once instead (its runs not yet started are cancelled: they would hold the
+        page again). A human's resolve stands (the run's end is posted to the incident's channels by the bridge)."""
+        end = requests.incident_end(conn, incident)
+        if end is None or end.state != "resolved" or end.resolved_by not in AUTOMATIC_RESOLVERS:
+            return
+        why = f"runbook {event.runbook_id} (run {event.run_id}) ended {event.outcome} after the incident was " \
+              f"resolved by {end.resolved_by}"
+        if end.open_of_key is None:
+            detail = {"reason": why, "run_id": event.run_id, "runbook": event.runbook_id}
+            if requests.reopen(conn, incident, event.at, ACTOR, detail):
+                requests.release_holds(conn, incident)  # an older run's verified_grace must not hold this page
+                self.hooks.on_action(conn, incident, "reopen", ACTOR, event.at, detail)
+                return
+            end = requests.incident_end(conn, incident)  # an incident of the key opened meanwhile
+            if end is None or end.open_of_key is None:
+                return
+        other = end.open_of_key
+        requests.add_timeline(conn, incident, event.at, "remediation_paged_on", ACTOR,
+                              {"reason": why, "incident": other})
+        paged: dict[str, Any] = {"reason": f"{why}; incident {incident} has the same key", "run_id": event.run_id,
+                                 "incident": incident}
+        requests.add_timeline(conn, other, event.at, "remediation_page", ACTOR, paged)
+        requests.cancel_requests(conn, other)  # not retried on the same key now: its run would hold the page again
+        requests.release_holds(conn, other)
+        self.hooks.on_action(conn, other, "page", ACTOR, event.at, paged)
 
 
 def build_remediation(cfg: RemediationConfig, db: Database, clock: Clock, hooks: Hooks, *,
@@ -226,6 +294,7 @@ def build_remediation(cfg: RemediationConfig, db: Database, clock: Clock, hooks:
     token = c.token.get_secret_value() if c.token else (c.token_file.read_text().strip() if c.token_file else None)
     cluster = connect(ClusterAccess(
         mode=c.mode, kubeconfig=str(c.kubeconfig) if c.kubeconfig else None, context=c.context,
-        host=c.host, token=token, ca_file=str(c.ca_file) if c.ca_file else None, insecure=c.insecure))
+        host=c.host, token=token, ca_file=str(c.ca_file) if c.ca_file else None, insecure=c.insecure,
+        connect_timeout=c.connect_timeout.total_seconds(), read_timeout=c.read_timeout.total_seconds()))
     return Remediation(cfg, db, clock, hooks, cluster=cluster, prometheus=Prometheus(cfg.prometheus_url), sleep=sleep,
                        listeners=listeners)
