@@ -17,6 +17,7 @@ from tests.fakes.twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, FakeTwilio
 from tests.support.harness import Harness, make_config
 from webhook.app import tick
 from webhook.config import TocsinConfig
+from webhook.escalation.worker import EscalationWorker
 from webhook.notifiers.twilio.signature import twilio_signature
 
 SIGNING_SECRET = "slack-signing-secret-0123"
@@ -85,14 +86,22 @@ def esc_config(db_url: str, tmp_path: Path, slack: FakeSlack, twilio: FakeTwilio
 
 
 async def run(h: Harness, minutes: float = 0, every: float = 30) -> None:
-    """Tick now, then every `every` seconds of fake time for `minutes`."""
+    """Tick now, then every `every` seconds of fake time for `minutes`; after each tick, wait for its sends."""
     svc = h.app.state.svc
-    await tick(svc)
+    await tick_and_send(svc)
     elapsed = 0.0
     while elapsed < minutes * 60:
         h.clock.advance(seconds=every)
         elapsed += every
-        await tick(svc)
+        await tick_and_send(svc)
+
+
+async def tick_and_send(svc: Any) -> None:
+    """The service's tick, then the sends it started (the tick itself never waits for the outbox)."""
+    await tick(svc)
+    for worker in svc.workers:
+        if isinstance(worker, EscalationWorker):
+            await worker.sent()
 
 
 def slack_click(h: Harness, incident_id: int, action: str = "tocsin_ack", user: str = "U0ALICE",

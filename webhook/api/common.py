@@ -1,16 +1,27 @@
-"""Helpers shared by the vendor callback routers: a capped body reader, JSON answers, incident actions taken
-as a responder."""
+"""Helpers shared by the vendor callback routers: a capped body reader, JSON answers, the responder policy
+(who may act from Slack, SMS and calls), incident actions taken as a responder, refusals on the timeline."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 from fastapi import Request, Response
 
+from webhook.config import TocsinConfig
+from webhook.config.oncall import Responder
 from webhook.incidents import actions as repo
 from webhook.incidents.model import NotFound, TransitionError
+from webhook.incidents.queries import incident_rows
+from webhook.incidents.timeline import add_events
 from webhook.service import Service
+from webhook.store.db import Connection
+
+MAX_ID = 2**63  # incident ids are BIGINT
+#: Why a callback was refused, as said to the person and written on the timeline.
+NOT_A_RESPONDER_SLACK = "your Slack user is not mapped to a Tocsin responder (oncall.responders[].slack_user)"
+NOT_A_RESPONDER_PHONE = "this number is not a Tocsin responder"
 
 
 class TooLarge(Exception):
@@ -46,3 +57,35 @@ async def act_as(svc: Service, incident_id: int, action: str, actor: str, note: 
     except TransitionError as exc:
         return str(exc)
     return str(res["state"])
+
+
+def slack_actor(cfg: TocsinConfig, slack_user_id: str) -> str | None:
+    """Who a signed Slack click acts as under `channels.responder_policy`; None when the policy refuses it.
+
+    A mapped responder acts under their name; any other workspace member only with `any_slack_user`, as
+    `slack:<user id>` (the timeline then shows exactly whom Slack vouched for).
+    """
+    name = next((r.name for r in cfg.oncall.responders if r.slack_user == slack_user_id), None)
+    if name is None and cfg.channels.responder_policy == "any_slack_user":
+        return f"slack:{slack_user_id}"
+    return name
+
+
+def phone_responder(cfg: TocsinConfig, number: str) -> Responder | None:
+    """The responder an SMS or call is from or to: always a mapped responder, whatever the policy."""
+    return next((r for r in cfg.oncall.responders if r.phone and r.phone == number), None)
+
+
+async def refuse(svc: Service, incident_id: int | None, action: str, channel: str, who: str, reason: str) -> None:
+    """A refused action goes on the incident's timeline (who tried what, and why), if that incident exists."""
+    if incident_id is None or not 0 < incident_id < MAX_ID:
+        return  # no incident named (or none that can exist): nothing to record it on
+    detail = {"action": action, "channel": channel, "from": who[:200], "reason": reason}
+    await svc.db.write(record_refusal, incident_id, svc.clock(), detail)
+
+
+def record_refusal(conn: Connection, incident_id: int, now: datetime, detail: dict[str, Any]) -> bool:
+    if not incident_rows(conn, [incident_id]):
+        return False
+    add_events(conn, [(incident_id, now, "action_refused", detail)])
+    return True

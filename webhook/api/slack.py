@@ -1,10 +1,11 @@
-"""POST /slack/interactions: signed clicks (Acknowledge, Resolve, Snooze 1h, Approve/Reject) as the mapped responder."""
+"""POST /slack/interactions: signed clicks (Acknowledge, Resolve, Snooze 1h, Approve/Reject) by whom the responder
+policy (`channels.responder_policy`) lets act: mapped responders, or with `any_slack_user` any workspace member."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from webhook.api.common import TooLarge, act_as, answer, read_capped
+from webhook.api.common import NOT_A_RESPONDER_SLACK, TooLarge, act_as, answer, read_capped, refuse, slack_actor
 from webhook.notifiers.base import SignatureError
 from webhook.notifiers.slack.interactions import (
     MAX_INTERACTION_BYTES,
@@ -27,7 +28,7 @@ async def _approval(request: Request, svc: Service, click: ApprovalClick) -> Res
     if rem is None:
         return answer(404, {"error": "remediation is not enabled"})
     try:
-        text = await decide(svc.cfg, rem, click)
+        text = await decide(svc.cfg, rem, click, slack_actor(svc.cfg, click.slack_user_id))
     except StorageUnavailable:
         return answer(503, {"error": "storage unavailable"})
     return answer(200, {"response_type": "ephemeral", "replace_original": False, "text": text})
@@ -59,10 +60,13 @@ async def interactions(request: Request) -> Response:
         incident_id = int(it.incident_id)
     except (InteractionError, ValueError) as exc:
         return answer(400, {"error": str(exc)[:200]})
-    who = next((r.name for r in svc.cfg.oncall.responders if r.slack_user == it.slack_user_id),
-               f"slack:{it.slack_user_id}")
+    who = slack_actor(svc.cfg, it.slack_user_id)
     try:
-        outcome = await act_as(svc, incident_id, it.action.value, who, "via slack", it.snooze_seconds)
+        if who is None:
+            await refuse(svc, incident_id, it.action.value, "slack", f"slack:{it.slack_user_id}", NOT_A_RESPONDER_SLACK)
+            outcome = f"not changed: you may not {it.action.value} incidents from Slack, {NOT_A_RESPONDER_SLACK}"
+        else:
+            outcome = await act_as(svc, incident_id, it.action.value, who, "via slack", it.snooze_seconds)
     except StorageUnavailable:
         return answer(503, {"error": "storage unavailable"})
     # the message itself is updated through the outbox (chat.update), like every other channel

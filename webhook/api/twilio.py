@@ -6,12 +6,12 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 
-from webhook.api.common import TooLarge, act_as, answer, read_capped
-from webhook.config.oncall import Responder
+from webhook.api.common import NOT_A_RESPONDER_PHONE, TooLarge, act_as, answer, phone_responder, read_capped, refuse
 from webhook.notifiers.base import SignatureError
 from webhook.notifiers.twilio.signature import verify_twilio_signature
 from webhook.notifiers.twilio.twiml import (
     ReplyVerb,
+    SmsCommand,
     SmsReplyError,
     VoiceOutcome,
     parse_sms_reply,
@@ -54,12 +54,19 @@ async def verified_form(request: Request, svc: Service, path: str) -> dict[str, 
     return dict(params)
 
 
-def responder_by_phone(svc: Service, number: str) -> Responder | None:
-    return next((r for r in svc.cfg.oncall.responders if r.phone and r.phone == number), None)
-
-
 def twiml_message(text: str) -> Response:
     return Response(sms_reply_twiml(text), media_type="application/xml")
+
+
+async def _refused_sms(svc: Service, number: str, cmd: SmsCommand | SmsReplyError) -> Response:
+    """An SMS from a number that is no responder changes nothing; a command in it goes on that incident's timeline."""
+    if isinstance(cmd, SmsCommand):
+        try:
+            await refuse(svc, int(cmd.code.split("-")[1]), ACTIONS[cmd.verb], "sms", number, NOT_A_RESPONDER_PHONE)
+        except StorageUnavailable:
+            return answer(503, {"error": "storage unavailable"})  # Twilio retries; nothing was changed
+        return twiml_message(f"{cmd.code}: not changed, this number is not a Tocsin responder.")
+    return twiml_message("This number is not a Tocsin responder.")
 
 
 @router.post("/twilio/sms", summary="Twilio incoming SMS webhook: replies ACK T-41 / RES T-41")
@@ -69,10 +76,10 @@ async def sms(request: Request) -> Response:
         form = await verified_form(request, svc, "/twilio/sms")
     except Rejected as r:
         return r.response
-    person = responder_by_phone(svc, form.get("From", ""))
-    if person is None:
-        return twiml_message("This number is not a Tocsin responder.")
+    person = phone_responder(svc.cfg, form.get("From", ""))
     cmd = parse_sms_reply(form.get("Body", ""))
+    if person is None:
+        return await _refused_sms(svc, form.get("From", ""), cmd)
     if isinstance(cmd, SmsReplyError):
         return twiml_message(cmd.reason)
     try:
@@ -89,15 +96,22 @@ async def voice(request: Request) -> Response:
         form = await verified_form(request, svc, "/twilio/voice")
     except Rejected as r:
         return r.response
-    person = responder_by_phone(svc, form.get("To", ""))
+    person = phone_responder(svc.cfg, form.get("To", ""))
     locale = person.locale if person else "en"
     verb = parse_voice_digits(form.get("Digits"))
-    incident = request.query_params.get("incident", "")
-    if person is None or verb is None or not incident.isdigit():
+    param = request.query_params.get("incident", "")
+    incident = int(param) if param.isascii() and param.isdigit() else None
+    if person is None and verb is not None:  # the number called is no responder (any more): refused, and said
+        try:
+            await refuse(svc, incident, ACTIONS[verb], "voice", form.get("To", ""), NOT_A_RESPONDER_PHONE)
+        except StorageUnavailable:
+            return answer(503, {"error": "storage unavailable"})
+        return Response(voice_result_twiml("refused", locale), media_type="application/xml")
+    if person is None or verb is None or incident is None:
         outcome: VoiceOutcome = "no_input" if not form.get("Digits") else "invalid"
         return Response(voice_result_twiml(outcome, locale), media_type="application/xml")
     try:
-        state = await act_as(svc, int(incident), ACTIONS[verb], person.name, "via voice")
+        state = await act_as(svc, incident, ACTIONS[verb], person.name, "via voice")
     except StorageUnavailable:
         return answer(503, {"error": "storage unavailable"})
     result: VoiceOutcome = "acknowledged" if state == "acknowledged" else "resolved" if state == "resolved" \

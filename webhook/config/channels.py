@@ -70,3 +70,8 @@ class ChannelsConfig(Strict):
     templates_dir: Path | None = None
     #: Language of messages to channels (people get their responder locale).
     locale: Literal["en", "de"] = "en"
+    #: Who may act on incidents from Slack buttons (acknowledge, resolve, snooze, runbook approve/reject), SMS
+    #: replies and keypad presses: `responders` (only people in oncall.responders, known by slack_user or phone)
+    #: or `any_slack_user` (also any Slack workspace member whose click Slack signed; SMS and calls stay
+    #: responders-only, a phone number is not proof of who sent it). Refusals are on the incident's timeline.
+    responder_policy: Literal["responders", "any_slack_user"] = "responders"

@@ -144,16 +144,31 @@ class NoiseConfig(Strict):
     voice_per_hour: int = Field(5, ge=0)
 
 
+#: A notifier call running longer than this is abandoned and retried (the vendors' own timeouts come first).
+SEND_TIMEOUT = timedelta(seconds=60)
+#: What a claim must still have left when its send starts, beyond SEND_TIMEOUT: time to record the outcome.
+RECORD_MARGIN = timedelta(seconds=30)
+
+
 class DeliveryConfig(Strict):
     """Outbox retries: exponential backoff with full jitter, Retry-After honoured, give up after a while."""
 
     backoff_base: Duration = timedelta(seconds=5)
     backoff_max: Duration = timedelta(minutes=5)
     max_attempts: int = Field(25, ge=1, le=1000)
-    #: A claimed delivery not finished within the lease (crashed replica) is claimed again.
-    lease: Duration = timedelta(seconds=60)
+    #: A claimed delivery not finished within the lease (crashed replica) is claimed again. At least the send
+    #: timeout (60 s) plus 30 s: a send always ends inside its claim; one that starts late renews it.
+    lease: Duration = timedelta(minutes=2)
     batch: int = Field(100, ge=1, le=5000)
     concurrency: int = Field(32, ge=1, le=512)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Self:
+        if self.lease < SEND_TIMEOUT + RECORD_MARGIN:
+            raise ValueError(f"delivery.lease must be at least {int((SEND_TIMEOUT + RECORD_MARGIN).total_seconds())}s "
+                             "(the send timeout plus time to record the outcome), or a send can outlive its claim "
+                             "and be made twice")
+        return self
 
 
 class EscalationConfig(Strict):

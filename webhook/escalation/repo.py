@@ -10,6 +10,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from webhook.escalation.tables import escalation_runs, escalation_steps, rate_counters
 from webhook.incidents.tables import incidents
+from webhook.notifiers.outbox_repo import GroupRows
 from webhook.notifiers.tables import deliveries
 from webhook.store.sql import insert_ignore
 
@@ -92,6 +93,15 @@ def release_held(conn: Connection, incident_id: int, now: datetime) -> int:
     return int(n or 0)
 
 
+def reschedule_held(conn: Connection, incident_id: int, until: datetime) -> int:
+    """A run's hold now ends at `until` (a verified run keeps it for verified_grace only): held steps are due
+    then, not at the end of the hold they were deferred to; a hold still in force defers them again."""
+    n = conn.execute(update(escalation_steps).where(
+        escalation_steps.c.incident_id == incident_id, escalation_steps.c.state == "held")
+        .values(due_at=until)).rowcount
+    return int(n or 0)
+
+
 def resume(conn: Connection, incident_id: int, now: datetime) -> int:
     """Paused steps continue with the time they had left when the snooze started."""
     rows = conn.execute(select(escalation_steps.c.id, escalation_steps.c.due_at, escalation_steps.c.paused_at)
@@ -147,15 +157,31 @@ def reached(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def take_rate(conn: Connection, subject: str, channel: str, window_start: datetime, limit: int) -> bool:
-    """Count one use of `channel` for `subject` in this window; False (not counted) when the limit is reached."""
+def take_rate(conn: Connection, subject: str, channel: str, window_start: datetime, limit: int, *,
+              exempt: bool = False) -> bool:
+    """Count one use of `channel` for `subject` in this window; False (not counted) when the limit is reached.
+
+    `exempt` (a page no limit may hold back): counted all the same, so later pages see the budget it used.
+    """
     key = (rate_counters.c.subject == subject, rate_counters.c.channel == channel,
            rate_counters.c.window_start == window_start)
     conn.execute(insert_ignore(conn, rate_counters, ["subject", "channel", "window_start"]),
                  [{"subject": subject, "channel": channel, "window_start": window_start, "count": 0}])
-    took = conn.execute(update(rate_counters).where(*key, rate_counters.c.count < limit)
+    under = () if exempt else (rate_counters.c.count < limit,)
+    took = conn.execute(update(rate_counters).where(*key, *under)
                         .values(count=rate_counters.c.count + 1)).rowcount
     return bool(took)
+
+
+def has_paged(conn: Connection, incident_id: int, channel: str, address: str) -> bool:
+    """Whether a page about this incident was written for this channel and address before (sent or not)."""
+    q = select(deliveries.c.id).where(deliveries.c.incident_id == incident_id, deliveries.c.channel == channel,
+                                      deliveries.c.address == address, deliveries.c.kind.in_(PAGING_KINDS)).limit(1)
+    return conn.execute(q).first() is not None
+
+
+def delivery_exists(conn: Connection, idem_key: str) -> bool:
+    return conn.execute(select(deliveries.c.id).where(deliveries.c.idem_key == idem_key)).first() is not None
 
 
 def due_backlog(conn: Connection, now: datetime) -> int:
@@ -178,10 +204,15 @@ def gauges(conn: Connection, now: datetime) -> tuple[int, list[tuple[str, int]]]
 MAX_GROUP = 500
 
 
-def group_members(conn: Connection, key: str, only_triggered: bool) -> list[dict[str, Any]]:
-    """The incidents collected into a storm or digest (their runs carry its key), oldest first, at most 500."""
-    q = (select(incidents).join(escalation_runs, escalation_runs.c.incident_id == incidents.c.id)
-         .where(escalation_runs.c.group_key == key).order_by(incidents.c.id).limit(MAX_GROUP))
+def group_members(conn: Connection, key: str, only_triggered: bool) -> GroupRows:
+    """The incidents collected into a storm or digest (their runs carry its key): the first 500 in full,
+    oldest first, for messages that list them, and severity and labels of all of them for the counts."""
+    members = (select(incidents).join(escalation_runs, escalation_runs.c.incident_id == incidents.c.id)
+               .where(escalation_runs.c.group_key == key).order_by(incidents.c.id).limit(MAX_GROUP))
+    ids = select(escalation_runs.c.incident_id).where(escalation_runs.c.group_key == key)
+    tally = select(incidents.c.severity, incidents.c.labels).where(incidents.c.id.in_(ids))
     if only_triggered:
-        q = q.where(incidents.c.state == "triggered")
-    return list({r.id: dict(r._mapping) for r in conn.execute(q)}.values())
+        members = members.where(incidents.c.state == "triggered")
+        tally = tally.where(incidents.c.state == "triggered")
+    rows = list({r.id: dict(r._mapping) for r in conn.execute(members)}.values())
+    return GroupRows(rows, [(str(r.severity), dict(r.labels or {})) for r in conn.execute(tally)])

@@ -96,6 +96,10 @@ class Escalation:
             if not repo.resume(conn, incident_id, now):
                 repo.restart(conn, incident_id, now)
             self.state_updates(conn, incident_id, "update", now, "snooze ended")
+        elif action == "reopen":  # a runbook that needs a human re-opened an incident resolved while it worked
+            self._reopen(conn, incident_id, now, reason="remediation")
+        elif action == "page":  # remediation on the incident needs a human now: held steps are due at once
+            repo.release_held(conn, incident_id, now)
         self.kick()
 
     def _settle(self, conn: Connection, incident_id: int, kind: str, now: datetime) -> None:
@@ -119,11 +123,12 @@ class Escalation:
         insert_deliveries(conn, rows)
         return len(rows)
 
-    def _reopen(self, conn: Connection, incident_id: int, now: datetime) -> None:
-        """A resolved incident flapped back open: its escalation starts over from step 1 of its snapshot."""
+    def _reopen(self, conn: Connection, incident_id: int, now: datetime, reason: str = "flap") -> None:
+        """A resolved incident was opened again (it flapped, or a runbook needs a human): its escalation starts
+        over from step 1 of its snapshot."""
         restarted = repo.restart(conn, incident_id, now)
         if restarted:
-            add_events(conn, [(incident_id, now, "escalation_restarted", {"reason": "flap", "runs": restarted})])
+            add_events(conn, [(incident_id, now, "escalation_restarted", {"reason": reason, "runs": restarted})])
 
     def _renotify(self, conn: Connection, ids: list[int], now: datetime) -> None:
         for iid, inc in incident_rows(conn, ids).items():
@@ -209,6 +214,7 @@ class Escalation:
         runs = repo.runs_by_id(conn, {s["run_id"] for s in due})
         incs = incident_rows(conn, {s["incident_id"] for s in due})
         fired, steps, pages, events = [], [], [], []
+        planned: set[str] = set()  # idempotency keys of the deliveries written by this call (storm summaries)
         for s in due:
             run, inc = runs[s["run_id"]], incs[s["incident_id"]]
             if inc["state"] != "triggered" or run["state"] != "active":
@@ -223,7 +229,7 @@ class Escalation:
                 continue
             policy = Policy.model_validate(run["snapshot"])
             contacts = resolve(policy.steps[s["step_index"]].targets, self.cfg.oncall, self.cfg.channels, now)
-            rows, skipped = self._pages(conn, s, run, inc, contacts, now)
+            rows, skipped = self._pages(conn, s, run, inc, contacts, now, planned)
             pages += rows
             repo.mark_step(conn, s["id"], "fired", now, self.worker_id)
             nxt = next_position(policy, s["step_index"], s["cycle"], s["rep"])
@@ -235,6 +241,9 @@ class Escalation:
             events.append((inc["id"], now, "escalation_step", {
                 "policy": policy.name, "step": s["step_index"] + 1, "cycle": s["cycle"], "repeat": s["rep"],
                 "contacts": [f"{r['channel']}:{r['responder'] or r['address']}" for r in rows], "skipped": skipped}))
+            if skipped:
+                events.append((inc["id"], now, "rate_limited", {
+                    "policy": policy.name, "step": s["step_index"] + 1, "skipped": skipped}))
             fired.append(Fired(str(inc["severity"]), (now - s["due_at"]).total_seconds()))
             if self.holds.step_reached is not None and s["rep"] == 0:
                 self.holds.step_reached(conn, inc["id"], s["step_index"] + 1, now)
@@ -244,25 +253,71 @@ class Escalation:
         return fired
 
     def _pages(self, conn: Connection, step: dict[str, Any], run: dict[str, Any], inc: dict[str, Any],
-               contacts: list[Contact], now: datetime) -> tuple[list[dict[str, Any]], list[str]]:
-        noise = self.cfg.escalation.noise
-        hour = now.replace(minute=0, second=0, microsecond=0)
+               contacts: list[Contact], now: datetime, planned: set[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        """The deliveries of one fired step, and the SMS/calls a per-person limit held back ("sms:alice (...)").
+
+        A storm writes one summary per step and target for all its incidents: only the member that writes
+        it counts against the limit, and a critical storm's summary is never held back (it stands for all of
+        them). Neither is a person's first SMS or call about a critical incident. A limit that holds a page
+        back is said in the step's Slack message (or the incident's Slack messages so far) and the timeline.
+        """
         storm = run["group_key"] if str(run["group_key"] or "").startswith("storm:") else None
-        rows, skipped = [], []
+        sent: list[tuple[Contact, str]] = []
+        skipped: list[str] = []
         for c in contacts:
             ch = c.channel.value
-            if c.responder and ch in ("sms", "voice"):
-                limit = noise.sms_per_hour if ch == "sms" else noise.voice_per_hour
-                if not repo.take_rate(conn, c.responder, ch, hour, limit):
-                    skipped.append(f"{ch}:{c.responder} (limit {limit}/h)")
-                    continue
-            due = now + c.delay
-            if storm:
-                key = idem(storm, run["policy"], step["seq"], ch, c.address)
-                rows.append(delivery_row(key, inc["id"], storm, step["seq"], "storm_summary", ch, c.address,
-                                      c.responder, c.locale, inc["severity"], due + noise.storm_hold))
+            key = idem(storm or inc["id"], run["policy"], step["seq"], ch, c.address)
+            if storm and (key in planned or repo.delivery_exists(conn, key)):
+                continue  # this step's summary to this target is written: one message for the whole storm
+            refused = self._rate_limited(conn, c, inc, storm is not None, now)
+            if refused:
+                skipped.append(refused)
                 continue
-            key = idem(inc["id"], run["policy"], step["seq"], ch, c.address)
-            rows.append(delivery_row(key, inc["id"], None, step["seq"], "trigger", ch, c.address, c.responder,
-                                  c.locale, inc["severity"], due, fallback=c.fallback))
+            planned.add(key)
+            sent.append((c, key))
+        note = limit_note(skipped)
+        rows = [self._page_row(key, c, step, inc, storm, now, note if c.channel.value == "slack" else None)
+                for c, key in sent]
+        if note and not storm:
+            rows += self._limit_notes(conn, inc, step, {r["address"] for r in rows if r["channel"] == "slack"}, note,
+                                      now)
         return rows, skipped
+
+    def _rate_limited(self, conn: Connection, c: Contact, inc: dict[str, Any], storm: bool,
+                      now: datetime) -> str | None:
+        """Count an SMS or call against its person's hourly limit; the reason when the limit holds it back."""
+        ch = c.channel.value
+        if not c.responder or ch not in ("sms", "voice"):
+            return None
+        noise = self.cfg.escalation.noise
+        limit = noise.sms_per_hour if ch == "sms" else noise.voice_per_hour
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        critical = inc["severity"] == "critical"
+        exempt = critical and (storm or not repo.has_paged(conn, inc["id"], ch, c.address))
+        if repo.take_rate(conn, c.responder, ch, hour, limit, exempt=exempt):
+            return None
+        return f"{ch}:{c.responder} (limit {limit}/h)"
+
+    def _page_row(self, key: str, c: Contact, step: dict[str, Any], inc: dict[str, Any], storm: str | None,
+                  now: datetime, note: str | None) -> dict[str, Any]:
+        """A page (or, for a storm, the summary standing for it) to one contact; `note` goes to its Slack thread."""
+        ch, due = c.channel.value, now + c.delay
+        if storm:
+            return delivery_row(key, inc["id"], storm, step["seq"], "storm_summary", ch, c.address, c.responder,
+                                c.locale, inc["severity"], due + self.cfg.escalation.noise.storm_hold, note)
+        return delivery_row(key, inc["id"], None, step["seq"], "trigger", ch, c.address, c.responder, c.locale,
+                            inc["severity"], due, note, fallback=c.fallback)
+
+    def _limit_notes(self, conn: Connection, inc: dict[str, Any], step: dict[str, Any], covered: set[str],
+                     note: str, now: datetime) -> list[dict[str, Any]]:
+        """The limit note for the incident's Slack messages that this step does not post to (a thread reply)."""
+        return [delivery_row(idem(inc["id"], "limited", step["seq"], "slack", r["address"]), inc["id"], None, None,
+                             "update", "slack", r["address"], r["responder"], r["locale"], "", now, note)
+                for r in repo.reached(conn, inc["id"]) if r["channel"] == "slack" and r["address"] not in covered]
+
+
+def limit_note(skipped: list[str]) -> str | None:
+    """What Slack says when per-person limits held pages back: "Not sent, hourly limit reached: sms:alice (...)"."""
+    if not skipped:
+        return None
+    return "Not sent, hourly limit reached: " + ", ".join(skipped)

@@ -1,4 +1,5 @@
-"""Runs escalation in the service: registers the hooks, fires due steps and drains the outbox on every tick."""
+"""Runs escalation in the service: registers the hooks, fires due steps on every tick and keeps the outbox's sender
+task going (the tick never waits for sends)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from webhook.escalation.service import NO_HOLDS, Escalation, Holds
 from webhook.notifiers.outbox import MAX_JOBS_PER_DRAIN, Outbox
 from webhook.notifiers.registry import Sessions, build_notifiers, routing_keys
 from webhook.store.db import Database, StorageUnavailable
+from webhook.wakeup import WakeUp
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +35,35 @@ class EscalationWorker:
         self.worker_id = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._db, self._clock = db, clock
         self._sessions = Sessions(cfg.escalation.delivery.concurrency)
-        self.escalation = Escalation(cfg, self.worker_id, holds=holds, on_work=self._wake_up)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup = WakeUp("tocsin-escalation", self.fire, after=self.send_soon)
+        self.escalation = Escalation(cfg, self.worker_id, holds=holds, on_work=self._wakeup.kick)
         self.outbox = Outbox(db, cfg.escalation.delivery, build_notifiers(cfg, clock, self._sessions),
                              routing_keys(cfg), clock, self.worker_id, repo.group_members, cfg.server.public_url)
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._again = False
 
     async def tick(self, now: datetime | None = None) -> int:
-        """Fire every due step (in transactions of up to 200), then send what is due. Returns steps fired."""
+        """Fire every due step (in transactions of up to 200) and poke the sender. Returns steps fired.
+
+        Never waits for a send: a slow vendor holds a drain for up to the send timeout, and the tick also
+        carries the step timer, snooze wake-ups, flap resolution and remediation claims, which must keep time.
+        """
         total = await self.fire(now)
-        await self.outbox.drain()
+        self.send_soon()
         return total
+
+    def send_soon(self) -> None:
+        """A drain in progress looks for new deliveries; without one the sender task starts. Returns at once."""
+        self._again = True  # a drain ending right now may have missed the poke: the sender drains once more
+        self.outbox.poke()
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send(), name="tocsin-outbox")
+
+    async def sent(self) -> None:
+        """Wait until the sender task has sent what was due (tests and tools; the service never waits)."""
+        while self._sender is not None and not self._sender.done():
+            await asyncio.wait({self._sender})  # not cancelled with the caller: the sends belong to the service
 
     async def fire(self, now: datetime | None = None) -> int:
         """Fire every due step; a drain already running is told to look for the deliveries written."""
@@ -68,39 +85,22 @@ class EscalationWorker:
         Steps are fired as soon as they are written; sending runs beside it in its own task for as long as
         there is work, so a burst of new incidents is not held up behind the sends of the earlier ones.
         """
-        self._loop = asyncio.get_running_loop()
-        self._task = self._loop.create_task(self._run(), name="tocsin-escalation")
-
-    def _wake_up(self) -> None:
-        """Escalation's on_work (called from the database thread too): wake the task once started."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self.fire()
-            except StorageUnavailable as exc:
-                log.warning("escalation work skipped: %s", exc)
-            except Exception:  # the next tick tries again; the rows are still there
-                log.exception("escalation work failed")
-            self.outbox.poke()
-            if self._sender is None or self._sender.done():
-                self._sender = asyncio.get_running_loop().create_task(self._send(), name="tocsin-outbox")
+        self._wakeup.start()
 
     async def _send(self) -> None:
         try:
-            while await self.outbox.drain() >= MAX_JOBS_PER_DRAIN:
-                pass  # bounded calls, repeated while the backlog lasts
+            while True:  # bounded calls, repeated while the backlog lasts or new work was announced
+                self._again = False
+                if await self.outbox.drain() < MAX_JOBS_PER_DRAIN and not self._again:
+                    break
         except StorageUnavailable as exc:
             log.warning("outbox drain skipped: %s", exc)
         except Exception:  # the next tick tries again; the rows are still there
             log.exception("outbox drain failed")
 
     async def close(self) -> None:
-        for task in (self._task, self._sender):
+        await self._wakeup.close()
+        for task in (self._sender,):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

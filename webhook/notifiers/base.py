@@ -67,7 +67,7 @@ class IncidentView:
 
     id: str
     code: str  # short code people type in SMS replies, e.g. "T-41"
-    incident_key: str  # stable identity, used as PagerDuty dedup_key
+    incident_key: str  # the alert group's key: shared by successive incidents of the group (not unique)
     title: str
     severity: Severity
     state: IncidentState
@@ -90,6 +90,30 @@ class IncidentView:
     @property
     def dashboard_url(self) -> str | None:
         return self.annotations.get("dashboard_url") or None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCount:
+    """How many incidents of a storm or digest share one alert name, service or namespace."""
+
+    name: str
+    count: int
+    severity: Severity  # the worst among them
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSummary:
+    """What a storm summary or digest is about, counted over all its incidents (its incident list may be cut).
+
+    Each breakdown is ordered worst severity first, then by count, so the first entries are what to look at.
+    """
+
+    total: int
+    severities: tuple[GroupCount, ...] = ()
+    alerts: tuple[GroupCount, ...] = ()
+    services: tuple[GroupCount, ...] = ()
+    namespaces: tuple[GroupCount, ...] = ()
+    console_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +141,7 @@ class Message:
     locale: Locale = "en"
     note: str | None = None  # a new timeline line, e.g. remediation progress; Slack posts it in the thread
     approval: tuple[str, int] | None = None  # (run id, step) of a REMEDIATION_APPROVAL message
+    summary: GroupSummary | None = None  # counts over every incident of a storm summary or digest
 
     def __post_init__(self) -> None:
         if self.kind in MULTI_KINDS:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +22,14 @@ from webhook.notifiers import (
     Target,
     TimelineEntry,
 )
+from webhook.notifiers.base import GroupCount, GroupSummary
 
 CODE_PREFIX = "T"
+#: Entries kept per breakdown of a group summary (messages show fewer; the console has everything).
+MAX_COUNTS = 20
+#: Labels naming an incident's service, the first present wins.
+SERVICE_LABELS = ("service", "job", "app")
+_RANK = {s: n for n, s in enumerate(Severity)}  # critical first
 #: The note of a remediation_approval delivery: "run 7 step 1: scale api to 5?" (readable, and it names the step).
 APPROVAL_NOTE = re.compile(r"^run (\d{1,17}) step (\d{1,6}): ")
 
@@ -58,15 +66,54 @@ def incident_view(row: Mapping[str, Any], public_url: str = "", alerts: Sequence
     )
 
 
+def console_link(public_url: str) -> str | None:
+    """The operator console, where a storm is worked through (messages link here instead of listing it)."""
+    return f"{public_url.rstrip('/')}/console" if public_url else None
+
+
+def _counts(pairs: Iterable[tuple[str, Severity]]) -> tuple[GroupCount, ...]:
+    count: Counter[str] = Counter()
+    worst: dict[str, Severity] = {}
+    for name, sev in pairs:
+        count[name] += 1
+        if name not in worst or _RANK[sev] < _RANK[worst[name]]:
+            worst[name] = sev
+    ordered = sorted((GroupCount(n, c, worst[n]) for n, c in count.items()),
+                     key=lambda g: (_RANK[g.severity], -g.count, g.name))
+    return tuple(ordered[:MAX_COUNTS])
+
+
+def _first_label(labels: Mapping[str, str], names: Sequence[str]) -> str:
+    return next((labels[n] for n in names if labels.get(n)), "")
+
+
+def summarize(members: Iterable[tuple[str, Mapping[str, Any]]]) -> GroupSummary:
+    """Counts of a storm or digest by severity, alert, service and namespace from (severity, labels) pairs.
+
+    A phone shows 160 characters: a storm of thousands is told by what is affected, the worst first, not by a
+    list of incident codes.
+    """
+    rows = [(severity_view(str(sev)), {str(k): str(v) for k, v in (labels or {}).items()}) for sev, labels in members]
+
+    def by(names: Sequence[str]) -> tuple[GroupCount, ...]:
+        return _counts((value, sev) for sev, labels in rows if (value := _first_label(labels, names)))
+
+    return GroupSummary(
+        total=len(rows), severities=_counts((sev.value, sev) for sev, _ in rows), alerts=by(("alertname",)),
+        services=by(SERVICE_LABELS), namespaces=by(("namespace",)))
+
+
 def build_message(kind: str, channel: str, address: str, locale: str, views: Sequence[IncidentView],
                   note: str | None, previous_reference: str | None, routing_key: SecretStr | None,
-                  name: str | None = None) -> Message:
-    """One outbox row as a notifier Message; storm summaries and digests carry many incidents."""
+                  name: str | None = None, summary: GroupSummary | None = None, public_url: str = "") -> Message:
+    """One outbox row as a notifier Message; storm summaries and digests carry many incidents and their counts."""
     mk = MessageKind(kind)
     target = Target(Channel(channel), address, name, routing_key)
     loc: Locale = "de" if locale == "de" else "en"
     if mk in (MessageKind.DIGEST, MessageKind.STORM_SUMMARY):
-        return Message(mk, target, incidents=tuple(views), locale=loc, note=note)
+        counted = summary if summary is not None else summarize((v.severity.value, v.labels) for v in views)
+        counted = dataclasses.replace(counted, console_url=console_link(public_url))
+        return Message(mk, target, incidents=tuple(views), locale=loc, note=note, summary=counted)
     found = APPROVAL_NOTE.match(note or "") if mk is MessageKind.REMEDIATION_APPROVAL else None
     if mk is MessageKind.REMEDIATION_APPROVAL and found is None:
         raise ValueError(f"approval note without run and step: {note!r}")

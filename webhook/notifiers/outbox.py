@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pydantic import SecretStr
 
 from webhook import metrics
-from webhook.config.escalation import DeliveryConfig
+from webhook.config.escalation import RECORD_MARGIN, SEND_TIMEOUT, DeliveryConfig
 from webhook.notifiers import Channel, Delivered, DeliveryResult, Notifier, Permanent, Retryable, outbox_repo
 from webhook.notifiers.messages import build_message, incident_view
 from webhook.store.db import Database
@@ -21,7 +21,7 @@ from webhook.store.db import Database
 log = logging.getLogger(__name__)
 
 #: A notifier call that takes longer than this is abandoned and retried (notifiers time out well before).
-CALL_TIMEOUT = 60.0
+CALL_TIMEOUT = SEND_TIMEOUT.total_seconds()
 #: Deliveries one drain call attempts at most (the service loop calls again while there is more).
 MAX_JOBS_PER_DRAIN = 5000
 #: Finished deliveries are recorded together: when a lane's worth have finished, no send is in flight, or
@@ -96,7 +96,7 @@ class Outbox:
                 kind = "reminder"  # one message per incident: later steps update it (Slack) or thread (e-mail)
             msg = build_message(kind, r["channel"], r["address"], r["locale"], views, r["note"],
                                 job.previous_reference, self._keys.get(r["address"]) if r["channel"] == "pagerduty"
-                                else None, r["responder"])
+                                else None, r["responder"], job.summary, self._public_url)
         except ValueError as exc:  # nothing to render (incident gone): retrying cannot help
             return Permanent(f"cannot build message: {exc}")
         try:
@@ -205,29 +205,69 @@ class _Drain:
         try:
             while self.queued[ch]:
                 job = self.queued[ch].popleft()
-                self._finish(await self._send(job))
+                outcome = await self._send(job)
+                if outcome is None:
+                    self._skip(job)
+                else:
+                    self._finish(outcome)
                 self.wake.set()
         finally:
             self.active[ch] -= 1
 
     def _finish(self, outcome: outbox_repo.Outcome) -> None:
         """Outcomes are recorded in claim order per incident, so its timeline reads like the pages went out."""
-        if not self.outcomes and not self.finished:
-            self.flush_at = asyncio.get_running_loop().time() + FLUSH_WITHIN
+        self._flush_soon()
         iid = outcome.job.row["incident_id"]
         if iid is None:
             self.outcomes.append(outcome)
             return
         self.finished[outcome.job.row["id"]] = outcome
+        self._release(iid)
+
+    def _skip(self, job: outbox_repo.Job) -> None:
+        """A job not sent (its claim ran out): the later outcomes of its incident need not wait for it."""
+        iid = job.row["incident_id"]
+        if iid is None or iid not in self.order:
+            return
+        self._flush_soon()
+        with contextlib.suppress(ValueError):
+            self.order[iid].remove(job.row["id"])
+        self._release(iid)
+
+    def _flush_soon(self) -> None:
+        if not self.outcomes and not self.finished:
+            self.flush_at = asyncio.get_running_loop().time() + FLUSH_WITHIN
+
+    def _release(self, iid: int) -> None:
         order = self.order[iid]
         while order and order[0] in self.finished:
             self.outcomes.append(self.finished.pop(order.popleft()))
         if not order:
             del self.order[iid]
 
-    async def _send(self, job: outbox_repo.Job) -> outbox_repo.Outcome:
+    async def _still_claimed(self, job: outbox_repo.Job) -> bool:
+        """Whether this drain may send `job` now: its claim must outlast the send and the record of its outcome.
+
+        A job that waited in its lane (or behind an earlier message to the same address) may have little of
+        its lease left: the lease is renewed first. One whose lease ran out is not sent: the row is due again
+        and another claim (this drain's or a replica's) may already hold it, so sending would page twice.
+        """
+        box, now = self.box, self.box._clock()
+        until: datetime = job.row["claimed_until"]
+        if until <= now:
+            log.warning("delivery %s not sent: its claim ran out while it waited", job.row["id"])
+            return False
+        if until - now >= SEND_TIMEOUT + RECORD_MARGIN:
+            return True
+        renewed: bool = await box._db.write(outbox_repo.renew, job, box.worker_id, now, box._cfg.lease)
+        if not renewed:
+            log.warning("delivery %s not sent: its claim was taken over while it waited", job.row["id"])
+        return renewed
+
+    async def _send(self, job: outbox_repo.Job) -> outbox_repo.Outcome | None:
         """Deliveries to the same incident, channel and address go out in claim order, each seeing the
-        reference the one before got (so a follow-up updates the message instead of posting a second)."""
+        reference the one before got (so a follow-up updates the message instead of posting a second).
+        None: not sent, the claim is no longer this drain's."""
         r = job.row
         key = (r["incident_id"], r["channel"], r["address"]) if r["incident_id"] is not None \
             and not r["group_key"] else None
@@ -241,6 +281,8 @@ class _Drain:
                 reference = await before
                 if reference and not job.previous_reference:
                     job.previous_reference = reference
+            if not await self._still_claimed(job):
+                return None
             outcome = await self.box._run(job)
             return outcome
         finally:

@@ -13,13 +13,25 @@ from sqlalchemy import Connection, bindparam, select, update
 from webhook.incidents.queries import incident_rows
 from webhook.incidents.tables import alerts
 from webhook.incidents.timeline import add_events
+from webhook.notifiers.base import GroupSummary
+from webhook.notifiers.messages import summarize
 from webhook.notifiers.tables import deliveries
 from webhook.store.sql import insert_ignore
 
 MAX_ALERTS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRows:
+    """The incidents of a storm or digest: those a message lists (capped), and what every one of them is."""
+
+    members: list[dict[str, Any]]  # incident rows, oldest first, at most the lookup's cap
+    tally: list[tuple[str, dict[str, Any]]]  # (severity, labels) of every incident of the group, for the counts
+
+
 #: (conn, group key, only triggered) -> the incidents a storm summary or digest covers. The group is
 #: escalation's notion (its runs carry the key), so escalation passes its lookup in.
-GroupMembers = Callable[[Connection, str, bool], list[dict[str, Any]]]
+GroupMembers = Callable[[Connection, str, bool], GroupRows]
 
 
 @dataclass
@@ -30,6 +42,7 @@ class Job:
     incidents: list[dict[str, Any]]
     previous_reference: str | None = None
     alerts: dict[int, list[dict[str, str]]] = field(default_factory=dict)
+    summary: GroupSummary | None = None  # storm summaries and digests: counts over all their incidents
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +92,8 @@ def claim(conn: Connection, now: datetime, worker: str, lease: timedelta, limit:
     jobs, dropped = [], []
     for r in rows:
         if r["group_key"]:
-            covered = groups[(r["group_key"], r["kind"] == "storm_summary")]
-            (jobs.append(Job(r, covered)) if covered else dropped.append(r["id"]))
+            covered, summary = groups[(r["group_key"], r["kind"] == "storm_summary")]
+            (jobs.append(Job(r, covered, summary=summary)) if covered else dropped.append(r["id"]))
             continue
         inc = incs.get(r["incident_id"]) if r["incident_id"] is not None else None
         (jobs.append(Job(r, [inc] if inc else [])) if _still_wanted(r, inc) else dropped.append(r["id"]))
@@ -95,13 +108,34 @@ def claim(conn: Connection, now: datetime, worker: str, lease: timedelta, limit:
         _alerts(conn, [j for j in jobs if j.row["channel"] == "pagerduty" and not j.row["group_key"]])
     for j in jobs:
         j.row["attempts"] += 1
+        j.row["claimed_by"], j.row["claimed_until"] = worker, now + lease
     return jobs
 
 
+def renew(conn: Connection, job: Job, worker: str, now: datetime, lease: timedelta) -> bool:
+    """Extend `worker`'s claim of a job about to be sent; False when that claim is gone (taken over, finished).
+
+    The claim is identified by worker and attempt number, so a newer claim of the same row (even by this
+    worker, after the lease ran out) is never extended by the older one.
+    """
+    until = now + lease
+    took = conn.execute(update(deliveries).where(
+        deliveries.c.id == job.row["id"], deliveries.c.claimed_by == worker,
+        deliveries.c.attempts == job.row["attempts"], deliveries.c.status == "pending",
+        deliveries.c.claimed_until > now).values(claimed_until=until, next_attempt_at=until)).rowcount
+    if took:
+        job.row["claimed_until"] = until
+    return bool(took)
+
+
 def _groups(conn: Connection, keys: set[tuple[str, bool]],
-            members: GroupMembers) -> dict[tuple[str, bool], list[dict[str, Any]]]:
-    """Members of each storm/digest group in the batch (one query per distinct group, not per delivery)."""
-    return {(key, only_triggered): members(conn, key, only_triggered) for key, only_triggered in keys}
+            members: GroupMembers) -> dict[tuple[str, bool], tuple[list[dict[str, Any]], GroupSummary]]:
+    """Members and counts of each storm/digest group in the batch (looked up once per group, not per delivery)."""
+    out: dict[tuple[str, bool], tuple[list[dict[str, Any]], GroupSummary]] = {}
+    for key, only_triggered in keys:
+        rows = members(conn, key, only_triggered)
+        out[(key, only_triggered)] = (rows.members, summarize(rows.tally))
+    return out
 
 
 def _previous(conn: Connection, jobs: list[Job]) -> None:

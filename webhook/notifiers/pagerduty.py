@@ -1,4 +1,5 @@
-"""PagerDuty Events API v2: trigger, acknowledge and resolve one alert per incident (dedup_key = incident key)."""
+"""PagerDuty Events API v2: trigger, acknowledge and resolve one alert per incident (dedup_key = the incident id
+and key, so every incident episode is its own PagerDuty alert)."""
 
 from __future__ import annotations
 
@@ -35,11 +36,33 @@ PD_SEVERITY = {Severity.CRITICAL: "critical", Severity.HIGH: "error", Severity.M
                Severity.LOW: "info"}
 
 
-def dedup_key(incident_key: str) -> str:
-    """The incident key, or its digest when longer than PagerDuty's 255 characters (stable either way)."""
-    if len(incident_key) <= MAX_DEDUP_KEY:
-        return incident_key
-    return "tocsin-" + hashlib.sha256(incident_key.encode()).hexdigest()
+def dedup_key(incident_id: str, incident_key: str) -> str:
+    """`tocsin-<incident id>:<incident key>` (the key digested when that exceeds PagerDuty's 255 characters).
+
+    The incident key alone is shared by every incident of one alert group: a late resolve or acknowledge of
+    the previous incident would then resolve the next one's page in PagerDuty (which deduplicates a trigger
+    into the open alert of the same key). The id makes the key one incident episode's; the key keeps it
+    unique across Tocsin installations sending to the same service and readable in PagerDuty.
+    """
+    key = f"tocsin-{incident_id}:{incident_key}"
+    if len(key) <= MAX_DEDUP_KEY:
+        return key
+    return f"tocsin-{incident_id}:" + hashlib.sha256(incident_key.encode()).hexdigest()
+
+
+def event_key(msg: Message) -> str:
+    """The dedup_key of this message's PagerDuty alert.
+
+    An incident already paged keeps the key PagerDuty answered its first event with (the delivery's
+    reference), so acknowledge and resolve always reach the alert that was triggered, also one triggered
+    before an upgrade changed how keys are made.
+    """
+    if msg.incident is None:
+        ids = ",".join(sorted(i.id for i in msg.incidents))
+        return "tocsin-storm-" + hashlib.sha256(ids.encode()).hexdigest()[:32]
+    if msg.previous_reference and len(msg.previous_reference) <= MAX_DEDUP_KEY:
+        return msg.previous_reference
+    return dedup_key(msg.incident.id, msg.incident.incident_key)
 
 
 def event_action(msg: Message) -> str | None:
@@ -94,6 +117,20 @@ def custom_details(view: IncidentView, budget: int) -> dict[str, Any]:
             "truncated": "details exceeded the PagerDuty size limit"}
 
 
+def group_details(msg: Message) -> dict[str, Any]:
+    """A storm's counts (over all its incidents) and the first incidents it lists."""
+    views, summary = msg.all_incidents, msg.summary
+    details: dict[str, Any] = {"count": summary.total if summary else len(views),
+                               "incidents": [f"{v.code} {_short(v.title)}" for v in views[:500]]}
+    if summary is not None:
+        details.update({name: {g.name: g.count for g in groups} for name, groups in (
+            ("by_severity", summary.severities), ("by_alert", summary.alerts), ("by_service", summary.services),
+            ("by_namespace", summary.namespaces))})
+        if summary.console_url:
+            details["console"] = summary.console_url
+    return details
+
+
 class PagerDutyNotifier:
     """Sends Events API v2 events to `{base_url}/enqueue` with the target's routing key.
 
@@ -113,13 +150,8 @@ class PagerDutyNotifier:
     def build_event(self, msg: Message, action: str) -> dict[str, Any]:
         if msg.target.routing_key is None:
             raise ValueError("PagerDuty target without routing_key")
-        if msg.incident is None:
-            ids = ",".join(sorted(i.id for i in msg.incidents))
-            key = "tocsin-storm-" + hashlib.sha256(ids.encode()).hexdigest()[:32]
-        else:
-            key = dedup_key(msg.incident.incident_key)
         event: dict[str, Any] = {"routing_key": msg.target.routing_key.get_secret_value(),
-                                 "event_action": action, "dedup_key": key}
+                                 "event_action": action, "dedup_key": event_key(msg)}
         if action == "trigger":
             event.update(self._trigger_fields(msg, event))
         return event
@@ -144,8 +176,8 @@ class PagerDutyNotifier:
         if view.console_url:
             fields["client_url"] = view.console_url
         budget = MAX_EVENT_BYTES - _size({**event, **fields})
-        payload["custom_details"] = custom_details(view, budget) if msg.incident is not None else {
-            "incidents": [f"{v.code} {_short(v.title)}" for v in views[:500]], "count": len(views)}
+        payload["custom_details"] = custom_details(view, budget) if msg.incident is not None else \
+            group_details(msg)
         return fields
 
     async def notify(self, msg: Message) -> DeliveryResult:

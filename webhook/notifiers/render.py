@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 
-from webhook.notifiers.base import IncidentView, Locale, Message, MessageKind, Severity
+from webhook.notifiers.base import GroupSummary, IncidentView, Locale, Message, MessageKind, Severity
+from webhook.notifiers.messages import summarize
 
 #: Short UI strings that are not worth a template each (button labels, state words).
 STRINGS: Mapping[Locale, Mapping[str, str]] = {
@@ -22,6 +23,7 @@ STRINGS: Mapping[Locale, Mapping[str, str]] = {
         "voice_prompt": "Press 1 to acknowledge, press 2 to resolve.",
         "voice_acked": "Acknowledged. Thank you.", "voice_resolved": "Resolved. Thank you.",
         "voice_invalid": "Sorry, that key is not valid.", "voice_noinput": "No input received. Goodbye.",
+        "voice_refused": "This phone number may not act on incidents. Nothing was changed. Goodbye.",
     },
     "de": {
         "critical": "KRIT", "high": "HOCH", "medium": "MITTEL", "low": "NIEDRIG",
@@ -32,6 +34,7 @@ STRINGS: Mapping[Locale, Mapping[str, str]] = {
         "voice_prompt": "Drücken Sie 1 zum Bestätigen, 2 zum Beheben.",
         "voice_acked": "Bestätigt. Danke.", "voice_resolved": "Behoben. Danke.",
         "voice_invalid": "Diese Taste ist nicht gültig.", "voice_noinput": "Keine Eingabe. Auf Wiederhören.",
+        "voice_refused": "Diese Nummer darf keine Vorfälle bearbeiten. Nichts wurde geändert. Auf Wiederhören.",
     },
 }
 
@@ -42,6 +45,20 @@ SEVERITY_EMOJI: Mapping[Severity, str] = {
 
 #: Labels worth showing first; the rest follow alphabetically up to `max_labels`.
 KEY_LABELS = ("alertname", "service", "namespace", "team", "cluster", "job", "instance", "pod")
+
+
+class Top(NamedTuple):
+    """How many entries of each breakdown of a storm or digest a template shows (the `top` variable)."""
+
+    alerts: int
+    services: int
+    namespaces: int
+
+
+#: What templates show of a storm's counts unless the channel is short of room.
+TOP = Top(5, 3, 3)
+#: A storm or digest SMS shows the most of its counts that fits, trying these in order (link and totals stay).
+SMS_TOPS = (Top(3, 2, 2), Top(2, 1, 1), Top(1, 1, 1), Top(1, 0, 1), Top(1, 0, 0), Top(0, 0, 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +126,22 @@ class Renderer:
 
     def sms(self, msg: Message) -> str:
         """SMS text within `sms_budget` characters: the title gives way, the reply instructions stay."""
+        if msg.incident is None:
+            return self._sms_summary(msg)
         text = " ".join(self.text("sms.txt.j2", msg).split())
         overflow = len(text) - self.sms_budget
         if overflow > 0 and msg.incident is not None:
             title = truncate(msg.incident.title, max(len(msg.incident.title) - overflow, 8))
             text = " ".join(self.text("sms.txt.j2", msg, title=title).split())
+        return truncate(text, self.sms_budget)
+
+    def _sms_summary(self, msg: Message) -> str:
+        """A storm or digest by SMS: as many top groups as fit in the budget; totals and the console link stay."""
+        text = ""
+        for top in SMS_TOPS:
+            text = " ".join(self.text("sms.txt.j2", msg, top=top).split())
+            if len(text) <= self.sms_budget:
+                return text
         return truncate(text, self.sms_budget)
 
     def voice(self, msg: Message) -> str:
@@ -143,6 +171,15 @@ class Renderer:
         return truncate(" ".join(self.text("pagerduty_summary.txt.j2", msg).split()), 1024)
 
 
+def _summary(msg: Message) -> GroupSummary | None:
+    """The counts of a storm or digest; a message built without them (tools, tests) counts what it carries."""
+    if msg.incident is not None:
+        return None
+    if msg.summary is not None:
+        return msg.summary
+    return summarize((v.severity.value, v.labels) for v in msg.incidents)
+
+
 def _context(msg: Message) -> dict[str, Any]:
     incident: IncidentView | None = msg.incident
     return {
@@ -156,4 +193,6 @@ def _context(msg: Message) -> dict[str, Any]:
         "key_labels": key_labels(incident.labels) if incident else [],
         "emoji": SEVERITY_EMOJI,
         "is_multi": msg.kind in (MessageKind.DIGEST, MessageKind.STORM_SUMMARY),
+        "summary": _summary(msg),
+        "top": TOP,
     }

@@ -9,10 +9,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.clock import FakeClock
-from tests.support.escalation_env import esc_config
+from tests.support.escalation_env import esc_config, tick_and_send
 from tests.support.harness import start_harness
 from tests.support.payloads import alert, payload
-from webhook.app import tick
 from webhook.escalation import repo as escalation_repo
 from webhook.escalation.service import Escalation
 from webhook.notifiers import outbox_repo
@@ -29,7 +28,7 @@ async def test_two_replicas_ticking_together_send_every_page_once(fresh_pg_url: 
         async for b in start_harness(cfg, clock):
             await a.post_webhook(payload(*(alert(alertname=f"A{i}") for i in range(30))))
             for _ in range(14):  # 7 minutes: step 1 for all, step 2 (calls) for all
-                await asyncio.gather(tick(a.app.state.svc), tick(b.app.state.svc))
+                await asyncio.gather(tick_and_send(a.app.state.svc), tick_and_send(b.app.state.svc))
                 clock.advance(seconds=30)
     assert len(fake_slack.top_level()) == 30 and len(fake_pagerduty.alerts) == 30
     assert len(fake_twilio.messages) == 30 and len(fake_twilio.calls) == 30

@@ -32,16 +32,17 @@ def notifier(fake: FakePagerDuty, renderer: Renderer, timeout: float = 10) -> Pa
     return PagerDutyNotifier(renderer, base_url=fake.base_url, timeout=timeout)
 
 
-async def test_trigger_ack_resolve_share_the_incident_key(fake_pagerduty, renderer, incident):
+async def test_trigger_ack_resolve_share_the_incident_episode_key(fake_pagerduty, renderer, incident):
     pd = notifier(fake_pagerduty, renderer)
+    key = dedup_key(incident.id, incident.incident_key)
     first = await pd.notify(Message(MessageKind.TRIGGER, TARGET, incident))
     acked = dataclasses.replace(incident, state=IncidentState.ACKNOWLEDGED)
     second = await pd.notify(Message(MessageKind.ACK, TARGET, acked))
-    assert first == second == Delivered(incident.incident_key)
-    assert fake_pagerduty.alerts[incident.incident_key].status == "acknowledged"
+    assert first == second == Delivered(key)
+    assert fake_pagerduty.alerts[key].status == "acknowledged"
     resolved = dataclasses.replace(incident, state=IncidentState.RESOLVED)
     await pd.notify(Message(MessageKind.UPDATE, TARGET, resolved))
-    alert = fake_pagerduty.alerts[incident.incident_key]
+    alert = fake_pagerduty.alerts[key]
     assert alert.status == "resolved"
     assert [e["event_action"] for e in alert.events] == ["trigger", "acknowledge", "resolve"]
     trigger = alert.events[0]
@@ -55,7 +56,8 @@ async def test_trigger_ack_resolve_share_the_incident_key(fake_pagerduty, render
 async def test_snoozed_incident_is_acknowledged_in_pagerduty(fake_pagerduty, renderer, incident):
     snoozed = dataclasses.replace(incident, state=IncidentState.SNOOZED)
     await notifier(fake_pagerduty, renderer).notify(Message(MessageKind.UPDATE, TARGET, snoozed))
-    assert fake_pagerduty.alerts[incident.incident_key].events[0]["event_action"] == "acknowledge"
+    key = dedup_key(incident.id, incident.incident_key)
+    assert fake_pagerduty.alerts[key].events[0]["event_action"] == "acknowledge"
 
 
 async def test_ten_thousand_alert_group_fits_the_size_limit(fake_pagerduty, renderer):
@@ -88,10 +90,10 @@ def test_details_fall_back_to_a_stub_when_even_labels_do_not_fit():
 
 
 def test_long_incident_keys_become_a_stable_digest():
-    assert dedup_key("short") == "short"
-    long = dedup_key("k" * 300)
-    assert long == dedup_key("k" * 300)
-    assert len(long) <= 255
+    assert dedup_key("7", "short") == "tocsin-7:short"
+    long = dedup_key("7", "k" * 300)
+    assert long == dedup_key("7", "k" * 300) != dedup_key("8", "k" * 300)
+    assert long.startswith("tocsin-7:") and len(long) <= 255
 
 
 async def test_storm_summary_triggers_one_alert(fake_pagerduty, renderer):

@@ -35,10 +35,10 @@ def test_sms_budget_is_kept(renderer, budget):
     assert text.startswith("[CRIT] T-41 a very")
 
 
-def test_sms_for_a_storm_lists_codes(renderer):
+def test_sms_for_a_storm_counts_what_is_affected(renderer):
     many = tuple(make_incident(code=f"T-{n}") for n in range(3))
     text = renderer.sms(Message(MessageKind.STORM_SUMMARY, SMS, incidents=many))
-    assert text == "[STORM] 3 incidents opened: T-0, T-1, T-2. Details in the console."
+    assert text == "[STORM] 3 incidents: 3 CRIT. ApiErrorRate 3. svc api-gateway 3. ns prod 3. Details in the console."
 
 
 @pytest.mark.parametrize("locale", ["en", "de"])

@@ -74,14 +74,23 @@ def voice_gather_twiml(text: str, action_url: str, locale: Locale = "en", repeat
     return str(response.to_xml())
 
 
-VoiceOutcome = Literal["acknowledged", "resolved", "invalid", "no_input"]
+def voice_say_twiml(text: str, locale: Locale = "en", repeats: int = 2) -> str:
+    """Read `text` and hang up: a storm summary has no single incident a key press could act on."""
+    response = VoiceResponse()
+    for _ in range(repeats):
+        response.say(text, language=VOICE_LANGUAGE[locale])
+    response.hangup()
+    return str(response.to_xml())
+
+
+VoiceOutcome = Literal["acknowledged", "resolved", "invalid", "no_input", "refused"]
 
 
 def voice_result_twiml(outcome: VoiceOutcome, locale: Locale = "en", retry_url: str | None = None) -> str:
     """What the caller hears after pressing a key; an invalid key goes back to `retry_url` when given."""
     strings = STRINGS[locale]
     key = {"acknowledged": "voice_acked", "resolved": "voice_resolved", "invalid": "voice_invalid",
-           "no_input": "voice_noinput"}[outcome]
+           "no_input": "voice_noinput", "refused": "voice_refused"}[outcome]
     response = VoiceResponse()
     response.say(strings[key], language=VOICE_LANGUAGE[locale])
     if outcome == "invalid" and retry_url:
