@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import itertools
 import os
@@ -59,17 +60,18 @@ def model_config(db_url: str, workdir: Path) -> TocsinConfig:
 
 # --- databases ---------------------------------------------------------------------------------------------
 
-class Databases:
+class Databases(abc.ABC):
     """A fresh migrated database per example."""
 
+    @abc.abstractmethod
     def new(self) -> tuple[str, Path]:
         """(SQLAlchemy URL, a work directory of its own) for one example."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def drop(self, url: str, workdir: Path) -> None:
-        raise NotImplementedError
+        """Remove one example's database."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op unless the kind keeps a template to remove
         """Remove the template."""
 
 

@@ -542,6 +542,11 @@ def test_replay_human_resolve_then_flap_reopen(backend: str, request: pytest.Fix
                      lambda: m.advance_and_tick(901, 0)):             # resolved by tocsin, a1 still firing
             step()
             m.never_silent_never_twice()
+        assert m.state is not None
+        iid = m._incident_of("a1")
+        assert iid is not None
+        inc = m.state.incidents[iid]
+        assert (inc["state"], inc["firing_alerts"]) == ("triggered", 1)  # a1 fires: its incident stays open
     finally:
         m.teardown()
         dbs.close()

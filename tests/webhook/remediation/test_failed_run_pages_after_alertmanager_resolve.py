@@ -24,7 +24,7 @@ from tests.support.payloads import alert, payload
 from tests.support.remediation_escalated import NONE, Factory, RemEnv, config, pages, start
 from webhook.config import FlapConfig
 
-FIXME = {"alertname": "FixMe", "deployment": "api", "team": "platform"}
+CRASHING = {"alertname": "FixMe", "deployment": "api", "team": "platform"}
 
 
 def triggers(env: RemEnv, incident: int) -> list[tuple[str, str]]:
@@ -42,7 +42,8 @@ def resolve_when_verifying(env: RemEnv, then: list[Any]) -> None:
     `then`: alerts that fire right after (the new pods crash too)."""
     async def listener(event: RunEvent) -> None:
         if event.kind is EventKind.VERIFYING:
-            for body in [payload(alert(status="resolved", ends=env.h.clock(), **FIXME))] + [payload(a) for a in then]:
+            resolved = payload(alert(status="resolved", ends=env.h.clock(), **CRASHING))
+            for body in [resolved] + [payload(a) for a in then]:
                 assert (await env.h.post_webhook(body)).status_code == 200
 
     env.rem.listeners.append(listener)
@@ -67,7 +68,7 @@ async def test_a_failed_verification_pages_after_alertmanager_resolved_the_incid
     env = await renv()
     env.prom.healthy = False  # the verification will fail
     resolve_when_verifying(env, [])
-    iid = await env.page(**FIXME)
+    iid = await env.page(**CRASHING)
     await run(env.h)  # claims the request; the first step is held by the run
     await env.rem.drain()  # the run verifies (AM resolves meanwhile), fails after 2 minutes: page=True
     incident = await env.incident(iid)
@@ -87,9 +88,9 @@ async def test_a_failed_verification_pages_after_alertmanager_resolved_the_incid
 async def test_a_new_incident_of_the_same_key_pages_at_once_when_the_old_run_fails(default_flap: RemEnv) -> None:
     env = default_flap
     env.prom.healthy = False
-    new_pod = alert(starts=env.h.clock(), pod="api-2", **FIXME)  # the replaced pods crash too: same incident key
+    new_pod = alert(starts=env.h.clock(), pod="api-2", **CRASHING)  # the replaced pods crash too: same incident key
     resolve_when_verifying(env, [new_pod])
-    first = await env.page(**FIXME)
+    first = await env.page(**CRASHING)
     await run(env.h)
     await env.rem.drain()  # the first run fails after Alertmanager resolved its incident and a new one opened
     second = max(int(i["id"]) for i in (await env.h.api("GET", "/api/v1/incidents")).json()["incidents"])
