@@ -23,6 +23,7 @@ from webhook.incidents.model import (
     title_of,
 )
 from webhook.ingest.prepare import PreparedAlert, PreparedPayload
+from webhook.store.db import begin_write
 from webhook.store.raw import Raw, json_text
 
 
@@ -82,8 +83,7 @@ def _lock_keys(raw: Raw, keys: list[str]) -> None:
     a stripe held by a stalled peer fails this batch after lock_timeout instead of blocking it forever.
     """
     if raw.sqlite:
-        if not getattr(raw.conn.connection.dbapi_connection, "in_transaction", True):
-            raw.execute("BEGIN IMMEDIATE")  # Database.write began it already; direct callers (tests) did not
+        begin_write(raw.conn)  # Database.write began it already; direct callers (tests, tools) may not have
         return
     stripes = sorted({stripe_of(k) for k in keys})
     raw.execute("SELECT count(pg_advisory_xact_lock(?, s)) FROM unnest(?::int[]) WITH ORDINALITY AS t(s, i)",
