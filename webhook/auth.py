@@ -10,8 +10,19 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from webhook.config import TocsinConfig
+from webhook.config import ApiScope, TocsinConfig
 from webhook.yamlpos import ConfigError, ConfigErrorItem
+
+ALL_SCOPES: frozenset[ApiScope] = frozenset({"read", "respond", "remediate", "approve"})
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One API token: the actor's name, the secret and what it may do (auth.api_tokens[].scopes)."""
+
+    name: str
+    secret: bytes = field(repr=False)
+    scopes: frozenset[ApiScope]
 
 
 @dataclass(frozen=True)
@@ -20,7 +31,7 @@ class Credentials:
 
     webhook_tokens: tuple[bytes, ...] = field(repr=False)
     basic: tuple[bytes, bytes] | None = field(repr=False)
-    api_tokens: tuple[tuple[str, bytes], ...] = field(repr=False)
+    api_tokens: tuple[ApiKey, ...] = field(repr=False)
     generated: dict[str, Path] = field(default_factory=dict)
 
 
@@ -51,13 +62,14 @@ def resolve_credentials(cfg: TocsinConfig) -> Credentials:
     hooks = [t.get_secret_value().encode() for t in w.bearer_tokens]
     hooks += [_read_secret(p, "auth.webhook.bearer_token_files") for p in w.bearer_token_files]
     basic = (w.basic.username.encode(), w.basic.password.get_secret_value().encode()) if w.basic else None
-    api: list[tuple[str, bytes]] = []
+    api: list[ApiKey] = []
     for t in cfg.auth.api_tokens:
         if t.token is not None:
-            api.append((t.name, t.token.get_secret_value().encode()))
+            secret = t.token.get_secret_value().strip().encode()
         else:
             assert t.token_file is not None
-            api.append((t.name, _read_secret(t.token_file, f"auth.api_tokens.{t.name}")))
+            secret = _read_secret(t.token_file, f"auth.api_tokens.{t.name}")
+        api.append(ApiKey(t.name, secret, frozenset(t.scopes)))
     generated: dict[str, Path] = {}
     if cfg.server.dev_mode:
         if not hooks and basic is None:
@@ -66,7 +78,7 @@ def resolve_credentials(cfg: TocsinConfig) -> Credentials:
             generated["webhook"] = path
         if not api:
             tok, path = _dev_token(cfg.server.var_dir, "api-token")
-            api.append(("dev", tok))
+            api.append(ApiKey("dev", tok, ALL_SCOPES))
             generated["api"] = path
     problems = []
     if not hooks and basic is None:
@@ -74,7 +86,7 @@ def resolve_credentials(cfg: TocsinConfig) -> Credentials:
                                         "no webhook credentials: set bearer_tokens, bearer_token_files or basic"))
     if not api:
         problems.append(ConfigErrorItem("<config>", None, "auth.api_tokens", "no API token configured"))
-    if any(hmac.compare_digest(a, h) for _, a in api for h in hooks):
+    if any(hmac.compare_digest(a.secret, h) for a in api for h in hooks):
         problems.append(ConfigErrorItem("<config>", None, "auth.api_tokens",
                                         "an API token equals a webhook token; they must differ"))
     if problems:
@@ -107,13 +119,16 @@ def check_webhook(creds: Credentials, header: str | None) -> bool:
     return bool(sep) & hmac.compare_digest(user, creds.basic[0]) & hmac.compare_digest(pw, creds.basic[1])
 
 
-def check_api(creds: Credentials, header: str | None) -> str | None:
-    """The name of the API token in the header (the actor), or None."""
-    token = _bearer(header or "")
-    if token is None:
-        return None
+def api_key(creds: Credentials, token: bytes) -> ApiKey | None:
+    """The API token equal to `token`, compared with every configured one (no early exit)."""
     found = None
-    for name, t in creds.api_tokens:
-        if hmac.compare_digest(token, t):
-            found = name
+    for key in creds.api_tokens:
+        if hmac.compare_digest(token, key.secret):
+            found = key
     return found
+
+
+def check_api(creds: Credentials, header: str | None) -> ApiKey | None:
+    """The API token sent as `Authorization: Bearer ...`, or None."""
+    token = _bearer(header or "")
+    return None if token is None else api_key(creds, token)

@@ -55,7 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     creds = resolve_credentials(cfg)
     if cfg.server.dev_mode:
         hook = creds.webhook_tokens[0].decode() if creds.webhook_tokens else "(basic auth configured)"
-        api = dict(creds.api_tokens).get("dev", b"(configured in auth.api_tokens)").decode()
+        api = next((k.secret for k in creds.api_tokens if k.name == "dev"), b"(configured in auth.api_tokens)").decode()
         print(_banner(cfg, hook, api), flush=True)
     app = create_app(cfg, creds=creds, ingest_process=cfg.ingest.process)
     sys.setswitchinterval(cfg.server.switch_interval)  # see server.switch_interval: keeps commits flowing

@@ -80,9 +80,15 @@ def esc_config(db_url: str, tmp_path: Path, slack: FakeSlack, twilio: FakeTwilio
     esc = {"policies": POLICIES, "route": ROUTE, **escalation}
     base = make_config(db_url, tmp_path).model_dump(mode="python")
     auth = {"webhook": {"bearer_tokens": ["hook-token-0123456789abcdef"]},
-            "api_tokens": [{"name": "alice", "token": "api-token-0123456789abcdef"}]}
+            "api_tokens": [{"name": "alice", "token": "api-token-0123456789abcdef"},
+                           {"name": "calendars", "token": CALENDAR_TOKEN, "scopes": ["calendar"]},
+                           {"name": "bob", "token": READER_TOKEN, "scopes": ["read"]}]}
     return TocsinConfig(server=base["server"], database=base["database"], auth=auth,
                         channels=channels, oncall=ONCALL, escalation=esc)
+
+
+CALENDAR_TOKEN = "calendar-token-0123456789abcdef"
+READER_TOKEN = "reader-token-0123456789abcdef"
 
 
 async def run(h: Harness, minutes: float = 0, every: float = 30) -> None:

@@ -23,7 +23,8 @@ def make_config(db_url: str, tmp_path: Path, **overrides: Any) -> TocsinConfig:
         "server": {"var_dir": str(tmp_path / "var")},
         "database": {"url": db_url},
         "auth": {"webhook": {"bearer_tokens": [WEBHOOK_TOKEN], "basic": {"username": "am", "password": "am-pass-123"}},
-                 "api_tokens": [{"name": "alice", "token": API_TOKEN}]},
+                 "api_tokens": [{"name": "alice", "token": API_TOKEN,
+                                  "scopes": ["read", "respond", "remediate", "approve"]}]},
     }
     for k, v in overrides.items():
         data[k] = {**data.get(k, {}), **v}

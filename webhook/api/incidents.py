@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from webhook import metrics
-from webhook.api.deps import ActorDep, ServiceDep
+from webhook.api.deps import ActorDep, ResponderDep, ServiceDep
 from webhook.config.types import parse_duration
 from webhook.incidents import actions, queries
 from webhook.incidents.model import NotFound, TransitionError
@@ -89,18 +89,18 @@ async def _act(svc: ServiceDep, incident_id: int, action: str, who: str, note: s
 
 
 @router.post("/incidents/{incident_id}/ack", summary="Acknowledge: stops escalation")
-async def ack(incident_id: int, svc: ServiceDep, who: ActorDep, body: ActionBody | None = None) -> dict[str, Any]:
+async def ack(incident_id: int, svc: ServiceDep, who: ResponderDep, body: ActionBody | None = None) -> dict[str, Any]:
     return await _act(svc, incident_id, "ack", who, body.note if body else "")
 
 
 @router.post("/incidents/{incident_id}/resolve", summary="Resolve by hand")
-async def resolve(incident_id: int, svc: ServiceDep, who: ActorDep,
+async def resolve(incident_id: int, svc: ServiceDep, who: ResponderDep,
                   body: ActionBody | None = None) -> dict[str, Any]:
     return await _act(svc, incident_id, "resolve", who, body.note if body else "")
 
 
 @router.post("/incidents/{incident_id}/snooze", summary="Snooze until a time or for a duration")
-async def snooze(incident_id: int, body: SnoozeBody, svc: ServiceDep, who: ActorDep) -> dict[str, Any]:
+async def snooze(incident_id: int, body: SnoozeBody, svc: ServiceDep, who: ResponderDep) -> dict[str, Any]:
     if (body.until is None) == (body.duration is None):
         raise HTTPException(422, "give exactly one of until or duration")
     until = body.until

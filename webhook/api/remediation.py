@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from remediator.records import RunStatus
-from webhook.api.deps import ActorDep, ServiceDep
+from webhook.api.deps import ActorDep, ApproverDep, RemediatorDep, ServiceDep
 from webhook.remediation import queries
 from webhook.remediation.run_store import run_pk
 from webhook.remediation.service import DecisionRefused, Remediation
+from webhook.service import Service
 from webhook.store.db import StorageUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["remediation"])
@@ -75,7 +76,9 @@ def _refused(exc: DecisionRefused) -> HTTPException:
     return HTTPException(404 if exc.unknown else 409, exc.reason)
 
 
-async def _decide(rem: Remediation, run_id: str, approved: bool, who: str) -> dict[str, Any]:
+async def _decide(svc: Service, rem: Remediation, run_id: str, approved: bool, who: str) -> dict[str, Any]:
+    if not svc.cfg.remediation.approvals.allows(who, svc.cfg.oncall):
+        raise HTTPException(403, f"{who} is not an approver (remediation.approvals)")
     try:
         record = await rem.decide(run_id, approved, who)
     except DecisionRefused as exc:
@@ -86,19 +89,20 @@ async def _decide(rem: Remediation, run_id: str, approved: bool, who: str) -> di
 
 
 @router.post("/runs/{run_id}/approve", status_code=202, summary="Approve the step the run waits at; it resumes")
-async def approve(run_id: RunId, who: ActorDep, rem: RemediationDep,
+async def approve(run_id: RunId, svc: ServiceDep, who: ApproverDep, rem: RemediationDep,
                   body: DecisionBody | None = None) -> dict[str, Any]:
-    return await _decide(rem, run_id, True, who)
+    return await _decide(svc, rem, run_id, True, who)
 
 
 @router.post("/runs/{run_id}/reject", status_code=202, summary="Reject the step the run waits at; it aborts")
-async def reject(run_id: RunId, who: ActorDep, rem: RemediationDep,
+async def reject(run_id: RunId, svc: ServiceDep, who: ApproverDep, rem: RemediationDep,
                  body: DecisionBody | None = None) -> dict[str, Any]:
-    return await _decide(rem, run_id, False, who)
+    return await _decide(svc, rem, run_id, False, who)
 
 
 @router.post("/runs/{run_id}/abort", status_code=202, summary="Abort a pending, running or waiting run")
-async def abort(run_id: RunId, who: ActorDep, rem: RemediationDep, body: DecisionBody | None = None) -> dict[str, Any]:
+async def abort(run_id: RunId, who: RemediatorDep, rem: RemediationDep,
+                body: DecisionBody | None = None) -> dict[str, Any]:
     try:
         run = await rem.run_in(run_id, (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL))
     except DecisionRefused as exc:

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from webhook.auth import check_api
+from webhook.api.deps import forbidden, unauthenticated
+from webhook.auth import api_key, check_api
 from webhook.oncall.ical import to_ical
 from webhook.oncall.schedule import on_call
 from webhook.service import Service
@@ -19,13 +20,28 @@ FUTURE = timedelta(days=90)
 
 
 def _reader(request: Request) -> Service:
-    """API token in the header, or `?token=` for calendar apps that cannot send headers."""
+    """An API token with the `read` or `calendar` scope in the header, or a calendar token as `?token=` for
+    calendar apps that cannot send headers. A URL ends up in calendar servers and proxy logs, so `?token=`
+    accepts only tokens whose one scope is `calendar`: they can do nothing else."""
     svc: Service = request.app.state.svc
     header = request.headers.get("authorization")
     token = request.query_params.get("token")
-    if check_api(svc.creds, header) is None and (not token or check_api(svc.creds, f"Bearer {token}") is None):
-        raise HTTPException(401, "send an API token (Authorization header or ?token=)",
-                            headers={"WWW-Authenticate": 'Bearer realm="tocsin-api"'})
+    if header:
+        key = check_api(svc.creds, header)
+        if key is None:
+            raise unauthenticated()
+        if not key.scopes & {"read", "calendar"}:
+            raise forbidden(key.name, "read")
+        return svc
+    if not token:
+        raise unauthenticated("send an API token (Authorization header, or a calendar token as ?token=)")
+    key = api_key(svc.creds, token.encode())
+    if key is None:
+        raise unauthenticated("send an API token (Authorization header, or a calendar token as ?token=)")
+    if key.scopes != {"calendar"}:
+        raise HTTPException(403, f"API token {key.name!r} may not be sent in a URL: ?token= accepts only tokens "
+                                 "whose scopes are [calendar] (auth.api_tokens[].scopes); send this one in the "
+                                 "Authorization header")
     return svc
 
 

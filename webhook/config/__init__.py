@@ -79,16 +79,29 @@ class WebhookAuth(Strict):
     basic: BasicAuth | None = None
 
 
+ApiScope = Literal["read", "respond", "remediate", "approve", "calendar"]
+#: What a token may do when its entry names no scopes: everything but approving dangerous runbook steps.
+DEFAULT_SCOPES: tuple[ApiScope, ...] = ("read", "respond", "remediate")
+
+
 class ApiToken(Strict):
     #: Recorded as the actor ("who") of every action taken with this token.
     name: str = Field(min_length=1, max_length=64, pattern=r"^[\w.@-]+$")
     token: SecretStr | None = None
     token_file: Path | None = None
+    #: read: GET incidents, runs, runbooks, audit, schedules; respond: ack, resolve, snooze; remediate: abort
+    #: runs; approve: approve or reject waiting steps (also subject to remediation.approvals); calendar: only
+    #: the schedule feeds and /oncall, and the only kind of token accepted as `?token=` in a URL.
+    scopes: list[ApiScope] = Field(default_factory=lambda: list(DEFAULT_SCOPES), min_length=1)
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
         if (self.token is None) == (self.token_file is None):
             raise ValueError("give exactly one of token or token_file")
+        if "calendar" in self.scopes and len(set(self.scopes)) > 1:
+            raise ValueError("a calendar token ends up in calendar servers and URLs: give it no other scope")
+        if self.token is not None and len(self.token.get_secret_value().strip()) < 16:
+            raise ValueError("token shorter than 16 characters")
         return self
 
 

@@ -45,7 +45,7 @@ class ClusterConfig(Strict):
 
 
 class ApprovalsConfig(Strict):
-    """Who may decide a waiting step from Slack (the API and console accept any API token)."""
+    """Who may decide a waiting step, from Slack and from the API (whose token also needs the `approve` scope)."""
 
     #: Responders (by name) allowed to approve or reject; with `teams` both empty any mapped responder may.
     responders: list[str] = []

@@ -121,9 +121,9 @@ async def test_dev_mode_generates_and_keeps_tokens(tmp_path: Path) -> None:
     cfg = TocsinConfig(server={"var_dir": str(tmp_path), "dev_mode": True})
     c1, c2 = resolve_credentials(cfg), resolve_credentials(cfg)
     assert c1.webhook_tokens == c2.webhook_tokens and len(c1.webhook_tokens[0]) >= 32
-    assert c1.api_tokens != () and c1.api_tokens[0][1] != c1.webhook_tokens[0]
+    assert c1.api_tokens != () and c1.api_tokens[0].secret != c1.webhook_tokens[0]
     assert (tmp_path / "webhook-token").stat().st_mode & 0o077 == 0
-    assert c1.webhook_tokens[0].decode() not in repr(c1) and c1.api_tokens[0][1].decode() not in repr(c1)
+    assert c1.webhook_tokens[0].decode() not in repr(c1) and c1.api_tokens[0].secret.decode() not in repr(c1)
 
 
 async def test_api_token_equal_to_webhook_token_is_refused(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.support.escalation_env import ONCALL, Env
+from tests.support.escalation_env import CALENDAR_TOKEN, ONCALL, READER_TOKEN, Env
+from tests.support.payloads import alert, payload
 from webhook.cli import main
 from webhook.config import load_config
 from webhook.config.escalation import EscalationConfig
@@ -87,9 +88,36 @@ def test_route_test_and_oncall_who_cli(capsys: pytest.CaptureFixture[str]) -> No
 async def test_schedule_ical_and_who_is_on_call_api(env: Env) -> None:
     r = await env.h.client.get("/api/v1/schedules/primary.ics")
     assert r.status_code == 401
-    r = await env.h.client.get("/api/v1/schedules/primary.ics", params={"token": "api-token-0123456789abcdef"})
+    r = await env.h.client.get("/api/v1/schedules/primary.ics", params={"token": CALENDAR_TOKEN})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/calendar")
     assert b"BEGIN:VEVENT" in r.content and b"On call: alice (primary)" in r.content
+    assert (await env.h.api("GET", "/api/v1/schedules/primary.ics")).content == r.content  # header, read scope
+
+
+async def test_only_a_calendar_token_may_sit_in_a_subscription_url(env: Env) -> None:
+    """Finding 16: a URL ends up in calendar servers and proxy logs, so `?token=` takes calendar tokens only,
+    and those can do nothing but read shifts."""
+    full = await env.h.client.get("/api/v1/schedules/primary.ics", params={"token": "api-token-0123456789abcdef"})
+    assert full.status_code == 403 and "may not be sent in a URL" in full.json()["detail"]
+    reader = await env.h.client.get("/api/v1/oncall", params={"token": READER_TOKEN})
+    assert reader.status_code == 403
+    wrong = await env.h.client.get("/api/v1/schedules/primary.ics", params={"token": "x" * 30})
+    assert wrong.status_code == 401
+    calendar = {"Authorization": f"Bearer {CALENDAR_TOKEN}"}
+    assert (await env.h.client.get("/api/v1/oncall", headers=calendar)).status_code == 200
+    assert (await env.h.client.get("/api/v1/oncall", params={"token": CALENDAR_TOKEN})).status_code == 200
+    listing = await env.h.client.get("/api/v1/incidents", headers=calendar)
+    assert listing.status_code == 403 and "'calendars' lacks the 'read' scope" in listing.json()["detail"]
+    await env.h.post_webhook(payload(alert(alertname="Disk")))
+    [inc] = (await env.h.api("GET", "/api/v1/incidents")).json()["incidents"]
+    ack = await env.h.client.post(f"/api/v1/incidents/{inc['id']}/ack", headers=calendar)
+    assert ack.status_code == 403 and "'respond' scope" in ack.json()["detail"]
+    read_only = {"Authorization": f"Bearer {READER_TOKEN}"}
+    assert (await env.h.client.get("/api/v1/incidents", headers=read_only)).status_code == 200
+    assert (await env.h.client.get("/api/v1/schedules/primary.ics", headers=read_only)).status_code == 200
+    refused = await env.h.client.post(f"/api/v1/incidents/{inc['id']}/resolve", headers=read_only)
+    assert refused.status_code == 403 and "'bob' lacks the 'respond' scope" in refused.json()["detail"]
+    assert (await env.h.api("GET", f"/api/v1/incidents/{inc['id']}")).json()["state"] == "triggered"
     assert (await env.h.api("GET", "/api/v1/schedules/nope.ics")).status_code == 404
     who = (await env.h.api("GET", "/api/v1/oncall", params={"schedule": "secondary"})).json()
     assert who["schedules"] == [{"name": "secondary", "oncall": [{"name": "bob", "full_name": None,

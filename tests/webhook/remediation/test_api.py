@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from remediator.records import ApprovalDecision
 from tests.fakekube import FakeKube
-from tests.support.harness import WEBHOOK_TOKEN
-from tests.support.remediation_env import Svc, deliver_body, firing, scale_calls, waiting_run
+from tests.support.clock import FakeClock
+from tests.support.harness import API_TOKEN, WEBHOOK_TOKEN
+from tests.support.remediation_env import (
+    Sleeper,
+    Svc,
+    deliver_body,
+    firing,
+    remediation_config,
+    scale_calls,
+    start_service,
+    waiting_run,
+)
+from webhook.config import TocsinConfig
 
 
 async def test_runbooks_are_listed(svc: Svc) -> None:
@@ -127,3 +141,45 @@ async def test_resolving_the_incident_cancels_a_run_waiting_for_approval(svc: Sv
     finished = [e for e in (await svc.incident(incident))["timeline"] if e["kind"].startswith("remediation_aborted")]
     assert finished
     assert "paging" not in finished[-1]["detail"].get("message", "")
+
+
+async def test_approving_needs_the_approve_scope_and_the_allow_list(db_url: str, tmp_path: Path, kube: FakeKube,
+                                                                    clock: FakeClock, sleeper: Sleeper) -> None:
+    """Finding 16: an ordinary API token (no `approve` scope) cannot decide a dangerous step, and a token with it
+    obeys remediation.approvals like a Slack click does; the refused attempts change nothing."""
+    base = remediation_config(db_url, tmp_path, kube).model_dump(mode="python")
+    base["remediation"]["approvals"]["responders"] = ["alice"]
+    tokens = [{"name": "alice", "token": API_TOKEN, "scopes": ["read", "approve"]},
+              {"name": "ci", "token": "ci-token-0123456789abcdef"},
+              {"name": "carol", "token": "carol-token-0123456789abcdef", "scopes": ["read", "approve"]}]
+    cfg = TocsinConfig(**{**base, "auth": {**base["auth"], "api_tokens": tokens},
+                          "oncall": {"responders": [{"name": "alice", "slack_user": "UALICE"},
+                                                   {"name": "carol", "slack_user": "UCAROL"}]}})
+    async for svc in start_service(cfg, clock, sleeper):
+        run = await waiting_run(svc)
+        path = f"/api/v1/runs/{run['id']}"
+        unscoped = await svc.api("POST", f"{path}/approve", token="ci-token-0123456789abcdef")
+        assert unscoped.status_code == 403 and "'ci' lacks the 'approve' scope" in unscoped.json()["detail"]
+        unlisted = await svc.api("POST", f"{path}/reject", token="carol-token-0123456789abcdef")
+        assert unlisted.status_code == 403 and "carol is not an approver" in unlisted.json()["detail"]
+        assert (await svc.api("GET", path)).json()["status"] == "awaiting_approval" and scale_calls(kube) == 0
+        abort = await svc.api("POST", f"{path}/abort", token=API_TOKEN)
+        assert abort.status_code == 403 and "'remediate' scope" in abort.json()["detail"]
+        approved = await svc.api("POST", f"{path}/approve", token=API_TOKEN)
+        assert approved.status_code == 202 and approved.json()["by"] == "alice"
+        await svc.rem.drain()
+        assert (await svc.api("GET", path)).json()["outcome"] == "completed" and scale_calls(kube) == 1
+
+
+def test_token_scopes_are_checked_at_start() -> None:
+    from pydantic import ValidationError
+
+    from webhook.config import ApiToken
+
+    assert ApiToken(name="x", token="t" * 16).scopes == ["read", "respond", "remediate"]
+    for bad, needle in [({"token": "t" * 16, "scopes": ["calendar", "read"]}, "give it no other scope"),
+                        ({"token": "short"}, "shorter than 16"),
+                        ({"token": "t" * 16, "scopes": []}, "at least 1 item"),
+                        ({"token": "t" * 16, "scopes": ["admin"]}, "'read', 'respond'")]:
+        with pytest.raises(ValidationError, match=needle):
+            ApiToken(name="x", **bad)
