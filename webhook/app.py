@@ -29,6 +29,7 @@ from webhook.remediation.service import Sleep, build_remediation
 from webhook.retention import Retention
 from webhook.service import Service, register_hooks
 from webhook.store.db import Database, StorageUnavailable
+from webhook.store.leader import Leadership
 from webhook.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,9 @@ async def tick(svc: Service) -> None:
         return
     if resolved:
         log.info("resolved %d flapping incidents after their quiet period", len(resolved))
-    for worker in [*svc.workers, *svc.housekeeping]:
+    lead = True if svc.leader is None else await svc.leader.is_leader()
+    metrics.LEADER.set(1 if lead else 0)
+    for worker in [*svc.workers, *(svc.singletons if lead else [])]:
         try:
             await worker.tick(now)
         except StorageUnavailable as exc:
@@ -103,9 +106,10 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
 
         ingestor: IngestSink = (ProcessIngestor(cfg, on_kick=kick)  # its commits wake us
                                 if ingest_process else Ingestor(db, cfg, clock, hooks=hooks))
-        svc = Service(cfg, creds, db, ingestor, clock, hooks)
+        leader = Leadership(cfg.database_url(), lease=cfg.database.leader_lease)
+        svc = Service(cfg, creds, db, ingestor, clock, hooks, leader=leader)
         svc.workers += [rem, escalation] if rem is not None else [escalation]
-        svc.housekeeping.append(Retention(db, cfg.incidents.retention))
+        svc.singletons.append(Retention(db, cfg.incidents.retention, fence=leader.holds_lock))
         app.state.svc = svc
         ingestor.start()
         if isinstance(ingestor, ProcessIngestor):
@@ -128,6 +132,7 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
             await escalation.close()
             if rem is not None:
                 await rem.aclose()
+            await asyncio.to_thread(leader.close)  # a successor takes over at its next tick, not after the lease
             db.close()
 
     app = _TocsinAPI(

@@ -51,6 +51,11 @@ INCIDENT_TIME_TO_RESOLVE = Histogram(
     ["severity"], buckets=INCIDENT_AGE_BUCKETS, registry=REGISTRY,
 )
 
+LEADER = Gauge(
+    "tocsin_leader", "1 on the replica that runs the singleton jobs (retention, reconcile), else 0.",
+    registry=REGISTRY,
+)
+
 # --- escalation and notification -----------------------------------------------------------------
 DELIVERIES = Counter(
     "tocsin_deliveries", "Notification delivery attempts by channel and outcome "

@@ -8,6 +8,7 @@ tables, so it sits beside the service wiring, not in a feature.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -24,8 +25,16 @@ log = logging.getLogger(__name__)
 CHUNK = 500
 
 
-def prune(conn: Connection, before: datetime, limit: int = CHUNK) -> int:
-    """Delete up to `limit` incidents resolved before `before`, with everything that refers to them."""
+Fence = Callable[[Connection], bool]
+
+
+def prune(conn: Connection, before: datetime, limit: int = CHUNK, fence: Fence | None = None) -> int:
+    """Delete up to `limit` incidents resolved before `before`, with everything that refers to them.
+
+    `fence` (the leadership's lock check) runs in the same transaction: a replica that lost the leadership
+    while it was hung deletes nothing."""
+    if fence is not None and not fence(conn):
+        return 0
     ids = [r.id for r in conn.execute(select(incidents.c.id).where(
         incidents.c.state == "resolved", incidents.c.resolved_at < before).order_by(incidents.c.id).limit(limit))]
     if ids:
@@ -42,8 +51,9 @@ def prune(conn: Connection, before: datetime, limit: int = CHUNK) -> int:
 class Retention:
     """A ticker worker: at most once per `every`, prune history older than `max_age` (0: keep everything)."""
 
-    def __init__(self, db: Database, max_age: timedelta, every: timedelta = timedelta(hours=1)) -> None:
-        self.db, self.max_age, self.every = db, max_age, every
+    def __init__(self, db: Database, max_age: timedelta, every: timedelta = timedelta(hours=1),
+                 fence: Fence | None = None) -> None:
+        self.db, self.max_age, self.every, self.fence = db, max_age, every, fence
         self._next: datetime | None = None
 
     async def tick(self, now: datetime | None = None) -> int:
@@ -52,7 +62,7 @@ class Retention:
         self._next = now + self.every
         total = 0
         try:
-            while (n := await self.db.write(prune, now - self.max_age)) == CHUNK:
+            while (n := await self.db.write(prune, now - self.max_age, CHUNK, self.fence)) == CHUNK:
                 total += n
             total += n
         except StorageUnavailable as exc:

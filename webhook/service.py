@@ -15,6 +15,7 @@ from webhook.incidents.events import Hooks
 from webhook.ingest.writer import IngestSink
 from webhook.remediation.requests import RemediationRequests
 from webhook.store.db import Database
+from webhook.store.leader import Leadership
 
 
 class Worker(Protocol):
@@ -34,8 +35,11 @@ class Service:
     hooks: Hooks
     #: Run by the ticker after the incident timers (escalation, remediation).
     workers: list[Worker] = field(default_factory=list)
-    #: Run by the ticker after the workers, and gating themselves to a slower pace (retention).
-    housekeeping: list[Worker] = field(default_factory=list)
+    #: Run by the ticker after the workers, only on the replica that holds the leadership (webhook/leader.py), and
+    #: gating themselves to a slower pace: jobs that must not run twice at once (retention, reconcile).
+    singletons: list[Worker] = field(default_factory=list)
+    #: Who runs the singletons; None: this process alone (tests, one replica on SQLite).
+    leader: Leadership | None = None
 
 
 def register_hooks(hooks: Hooks, *, escalation: Escalation, requests: RemediationRequests | None) -> Hooks:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from webhook.config.channels import ChannelsConfig
@@ -55,6 +55,17 @@ class DatabaseConfig(Strict):
     statement_timeout: Duration = timedelta(seconds=30)
     #: PostgreSQL: a session idle inside a transaction this long is ended by the server (its locks freed).
     idle_in_transaction_timeout: Duration = timedelta(seconds=60)
+    #: PostgreSQL with several replicas: a leader that stops touching its leadership session this long (hung,
+    #: partitioned) loses it to another replica; the singleton jobs (retention, reconcile) move within this
+    #: plus one tick. A dead leader's session ends at once.
+    leader_lease: Duration = timedelta(seconds=10)
+
+    @field_validator("leader_lease")
+    @classmethod
+    def _lease_bounds(cls, v: timedelta) -> timedelta:
+        if not timedelta(seconds=2) <= v <= timedelta(minutes=10):
+            raise ValueError("must be between 2s and 10m")
+        return v
 
     def engine_options(self) -> dict[str, Any]:
         """Keyword arguments of webhook.store.db.make_engine / Database.from_url."""
