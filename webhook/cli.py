@@ -77,7 +77,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     from webhook.store.migrate import current_revision, upgrade
 
     cfg = _load(args.config)
-    engine = make_engine(cfg.database_url())
+    engine = make_engine(cfg.database_url(), **cfg.database.engine_options())  # its lock and statement timeouts
     try:
         upgrade(engine)
         print(f"database at revision {current_revision(engine)}")
