@@ -1,15 +1,18 @@
 """Benchmark: durable ingest of 10-alert webhook payloads vs a bare FastAPI endpoint (the stack's ceiling).
 
-Usage: python bench/ingest.py [--payloads N] [--concurrency C] [--sync FULL|NORMAL] [--mode new|repeat]
-       [--rounds R] [--ingest process|inprocess]
-Starts `tocsin serve` (SQLite) and the bare app as separate uvicorn processes on free loopback ports, drives
-each with the same pre-built requests, and prints payloads/s, alerts/s, p50/p99 latency and the ratio.
+Usage: python bench/ingest.py [--db sqlite|postgresql] [--payloads N] [--concurrency C] [--sync FULL|NORMAL]
+       [--mode new|repeat] [--rounds R] [--ingest process|inprocess] [--pg-fsync on|off]
+Starts `tocsin serve` (SQLite, or PostgreSQL: a throw-away cluster started here, fsync on unless told) and the
+bare app as separate uvicorn processes on free loopback ports, drives each with the same pre-built requests,
+and prints payloads/s, alerts/s, p50/p99 latency and the ratio, and checks every acknowledged alert was stored
+exactly once.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import signal
@@ -24,9 +27,11 @@ from pathlib import Path
 
 import httpx
 import orjson
+import sqlalchemy
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pg
 from loadgen import Result, build_request, run
 
 TOKEN = "bench-webhook-token-0123456789"
@@ -71,12 +76,13 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 INGEST = "process"
+PG_FSYNC = True
 
 
-def start_tocsin(tmp: Path, sync: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_tocsin(tmp: Path, sync: str, url: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     cfg = {"server": {"host": "127.0.0.1", "port": port, "var_dir": str(tmp / "var")},
-           "database": {"url": f"sqlite:///{tmp / 'bench.db'}", "sqlite_synchronous": sync},
+           "database": {"url": url, "sqlite_synchronous": sync},
            "ingest": {"process": INGEST == "process"},
            "auth": {"webhook": {"bearer_tokens": [TOKEN]},
                     "api_tokens": [{"name": "b", "token": "bench-api-0123456789"}]}}
@@ -95,11 +101,13 @@ def start_bare() -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def drive(port: int, bodies: list[bytes], concurrency: int) -> Result:
+def drive(port: int, bodies: list[bytes], concurrency: int) -> tuple[Result, dict[int, int]]:
+    """The measured run and the statuses of every request (warm-up included)."""
     reqs = [build_request("127.0.0.1", port, "/webhook/alertmanager", b, TOKEN) for b in bodies]
     warm = max(len(reqs) // 10, 50)
-    asyncio.run(run("127.0.0.1", port, reqs[:warm], concurrency))  # warm-up (not counted)
-    return asyncio.run(run("127.0.0.1", port, reqs[warm:], concurrency))
+    w = asyncio.run(run("127.0.0.1", port, reqs[:warm], concurrency))  # warm-up (not counted)
+    r = asyncio.run(run("127.0.0.1", port, reqs[warm:], concurrency))
+    return r, {k: w.statuses.get(k, 0) + r.statuses.get(k, 0) for k in {*w.statuses, *r.statuses}}
 
 
 def report(name: str, r: Result, alerts_per: int) -> float:
@@ -110,25 +118,44 @@ def report(name: str, r: Result, alerts_per: int) -> float:
     return rate
 
 
-def run_tocsin(bodies: list[bytes], sync: str, concurrency: int) -> tuple[Result, int, int]:
-    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as d:
-        proc, port = start_tocsin(Path(d), sync)
+def counts(url: str) -> tuple[int, int, int]:
+    """Alert rows, distinct alert episodes and incidents in the database."""
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as conn:
+        q = conn.exec_driver_sql
+        stored = q("select count(*) from alerts").scalar_one()
+        distinct = q("select count(*) from (select distinct fingerprint, starts_at from alerts) d").scalar_one()
+        incidents = q("select count(*) from incidents").scalar_one()
+    engine.dispose()
+    return int(stored), int(distinct), int(incidents)
+
+
+def episodes(bodies: list[bytes]) -> int:
+    return len({(a["fingerprint"], a["startsAt"]) for b in bodies for a in orjson.loads(b)["alerts"]})
+
+
+def run_tocsin(bodies: list[bytes], sync: str, concurrency: int, db: str) -> tuple[Result, int, int]:
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as d, contextlib.ExitStack() as stack:
+        url = (f"sqlite:///{Path(d) / 'bench.db'}" if db == "sqlite"
+               else stack.enter_context(pg.cluster(fsync=PG_FSYNC)))
+        proc, port = start_tocsin(Path(d), sync, url)
         try:
-            r = drive(port, bodies, concurrency)
+            r, statuses = drive(port, bodies, concurrency)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
-        db = sqlite3.connect(Path(d) / "bench.db")
-        stored = db.execute("select count(*) from alerts").fetchone()[0]
-        incidents = db.execute("select count(*) from incidents").fetchone()[0]
-        db.close()
+        stored, distinct, incidents = counts(url)
+    if set(statuses) != {200}:
+        raise SystemExit(f"not every request was acknowledged: {statuses}")
+    if stored != distinct or stored != episodes(bodies):
+        raise SystemExit(f"acknowledged {episodes(bodies)} alert episodes; stored {stored} rows, {distinct} distinct")
     return r, stored, incidents
 
 
 def run_bare(bodies: list[bytes], concurrency: int) -> Result:
     proc, port = start_bare()
     try:
-        return drive(port, bodies, concurrency)
+        return drive(port, bodies, concurrency)[0]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
@@ -136,6 +163,9 @@ def run_bare(bodies: list[bytes], concurrency: int) -> Result:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--pg-fsync", choices=["on", "off"], default="on",
+                    help="postgresql: the throw-away cluster's fsync (on: commits are durable, as in production)")
     ap.add_argument("--payloads", type=int, default=20000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--sync", choices=["FULL", "NORMAL"], default="FULL")
@@ -146,16 +176,18 @@ def main() -> None:
                     help="process: the ingest child process of `tocsin serve` (default); inprocess: ingest.process "
                          "false, the whole transaction on the writer thread of the HTTP process")
     args = ap.parse_args()
-    global INGEST
-    INGEST = args.ingest
+    global INGEST, PG_FSYNC
+    INGEST, PG_FSYNC = args.ingest, args.pg_fsync == "on"
+    store = (f"SQLite {sqlite3.sqlite_version}, synchronous={args.sync}" if args.db == "sqlite"
+             else f"{pg.version()}, fsync={args.pg_fsync}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, synchronous={args.sync}, "
+          f"Python {platform.python_version()}, {store}, "
           f"mode={args.mode}, {args.payloads} payloads x 10 alerts, concurrency {args.concurrency}, "
           f"{args.rounds} rounds, ingest={args.ingest}")
     bodies = [payload(i, args.mode) for i in range(args.payloads)]
     ours, bare = [], []
     for i in range(args.rounds):
-        t, stored, incidents = run_tocsin(bodies, args.sync, args.concurrency)
+        t, stored, incidents = run_tocsin(bodies, args.sync, args.concurrency, args.db)
         b = run_bare(bodies, args.concurrency)
         rt, rb = report(f"tocsin#{i + 1}", t, 10), report(f"bare#{i + 1}", b, 10)
         print(f"   round {i + 1}: ratio {rt / rb:.2f}, stored alerts {stored}, incidents {incidents}")

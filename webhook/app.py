@@ -84,7 +84,7 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        db = Database.from_url(cfg.database_url(), **cfg.database.engine_options())
+        db = Database.from_url(cfg.database_url(), writers=cfg.ingest.writers, **cfg.database.engine_options())
         if cfg.database.auto_migrate:
             upgrade(db.engine)
         hooks = Hooks()

@@ -86,7 +86,7 @@ async def _serve(sock: socket.socket) -> None:
     cfg: TocsinConfig = pickle.loads(await _read_frame(reader))  # noqa: S301
     logging.basicConfig(level=cfg.server.log_level.upper(),
                         format="%(asctime)s %(levelname)s ingest %(name)s: %(message)s")
-    db = Database.from_url(cfg.database_url(), **cfg.database.engine_options())
+    db = Database.from_url(cfg.database_url(), writers=cfg.ingest.writers, **cfg.database.engine_options())
     out = _Replies(writer)
     loop = asyncio.get_running_loop()
 

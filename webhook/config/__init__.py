@@ -169,6 +169,9 @@ class IngestConfig(Strict):
     #: (webhook/child.py). Off: everything in one process.
     process: bool = True
 
+    #: PostgreSQL: ingest transactions in flight at once per process (their incident keys' locks order them);
+    #: while one waits for the server the next batch is already being written. SQLite: always 1.
+    writers: int = Field(4, ge=1, le=32)
 
 class TocsinConfig(BaseSettings):
     """The whole configuration. YAML file first, TOCSIN_* variables override (TOCSIN_DATABASE__URL=...)."""

@@ -58,8 +58,9 @@ class _Row:
     changed: bool = False
 
 
-#: (statement per row, rows[, the same over all rows as `WITH v(...) AS (VALUES {values}) UPDATE ...`])
-Statement = tuple[str, list[tuple[Any, ...]]] | tuple[str, list[tuple[Any, ...]], str]
+#: (statement per row, rows[, the same over all rows as `WITH v(...) AS (VALUES {values}) UPDATE ...`, the
+#: PostgreSQL types of v's columns])
+Statement = tuple[str, list[tuple[Any, ...]]] | tuple[str, list[tuple[Any, ...]], str, tuple[str, ...]]
 
 _EVENT_KIND = {Reason.JOIN: "alert_joined", Reason.RESOLVE: "alert_resolved", Reason.FLAP: "flapping",
                Reason.FLAP_HOLD: "resolve_pending", Reason.RESOLVE_INCIDENT: "resolved"}
@@ -263,11 +264,12 @@ class IngestBatch:
                     new))
         out.append(("UPDATE alerts SET receive_count = receive_count + ?, last_seen = ? WHERE id = ?", repeat,
                     "WITH v(n, seen, id) AS (VALUES {values}) UPDATE alerts"
-                    " SET receive_count = receive_count + v.n, last_seen = v.seen FROM v WHERE alerts.id = v.id"))
+                    " SET receive_count = receive_count + v.n, last_seen = v.seen FROM v WHERE alerts.id = v.id",
+                    ("int", "timestamptz", "bigint")))
         out.append(("UPDATE alerts SET status = ?, annotations = ?, ends_at = ? WHERE id = ?", changed,
                     "WITH v(status, annotations, ends_at, id) AS (VALUES {values}) UPDATE alerts"
                     " SET status = v.status, annotations = v.annotations, ends_at = v.ends_at"
-                    " FROM v WHERE alerts.id = v.id"))
+                    " FROM v WHERE alerts.id = v.id", ("text", "jsonb", "timestamptz", "bigint")))
         out.append(("INSERT INTO incident_events (incident_id, at, kind, actor, detail)"
                     " VALUES (?, ?, ?, 'alertmanager', ?)",
                     [(i, now, kind, js(detail)) for i, kind, detail in self.events]))
@@ -278,7 +280,7 @@ class IngestBatch:
     def write(self, statements: list[Statement], hooks: BatchHook | None) -> BatchResult:
         """Run the statements, then the hooks, in the caller's transaction."""
         for text, rows, *cte in statements:
-            self.raw.many(text, rows, *cte)
+            self.raw.many(text, rows, *cte)  # type: ignore[arg-type]
         if hooks is not None:
             hooks.on_batch(self.raw.conn, self.result, self.now)
         return self.result
@@ -323,7 +325,9 @@ class IngestBatch:
                 " truncated_alerts = truncated_alerts + v.truncated,"
                 " resolved_at = CASE v.mode WHEN 1 THEN v.now2 WHEN 2 THEN NULL ELSE resolved_at END,"
                 " resolved_by = CASE v.mode2 WHEN 1 THEN 'alertmanager' WHEN 2 THEN NULL ELSE resolved_by END"
-                " FROM v WHERE incidents.id = v.id")
+                " FROM v WHERE incidents.id = v.id",
+                ("text", "text", "int", "boolean", "jsonb", "timestamptz", "timestamptz", "int", "int", "int",
+                 "timestamptz", "int", "bigint"))
 
 
 def ingest_batch(conn: Connection, payloads: list[PreparedPayload], now: datetime,

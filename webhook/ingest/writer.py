@@ -77,23 +77,27 @@ class Ingestor:
         #: Otherwise (PostgreSQL, or ingest in the HTTP process) on the database's writer thread.
         self._on_loop = on_loop and db.dialect == "sqlite"
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(cfg.ingest.max_queue)
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="tocsin-ingest")
+        """One commit loop per writer thread of the database (PostgreSQL: ingest.writers; SQLite: one)."""
+        loop = asyncio.get_running_loop()
+        n = 1 if self._on_loop else self._db.writers
+        self._tasks = [loop.create_task(self._run(), name=f"tocsin-ingest-{i}") for i in range(n)]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         while not self._queue.empty():  # nothing acknowledged: they get 503 and Alertmanager retries
             _, fut = self._queue.get_nowait()
             if not fut.done():
                 fut.set_exception(StorageUnavailable("shutting down"))
 
     def ready(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return bool(self._tasks) and not any(t.done() for t in self._tasks)
 
     def enqueue(self, payload: PreparedPayload) -> asyncio.Future[None]:
         """Queue a payload; the future resolves once it is committed (StorageUnavailable otherwise)."""

@@ -108,15 +108,18 @@ def begin_write(conn: Connection) -> None:
 class Database:
     """Runs blocking SQLAlchemy work off the event loop: writes serialised on one thread, reads pooled."""
 
-    def __init__(self, engine: Engine, readers: int = 4) -> None:
+    def __init__(self, engine: Engine, readers: int = 4, writers: int = 1) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tocsin-db-write")
+        #: SQLite has one writer at a time anyway; PostgreSQL runs `writers` write transactions at once (their
+        #: row and advisory locks order them), so one waiting for the server does not hold up the others.
+        self.writers = 1 if self.dialect == "sqlite" else max(1, writers)
+        self._writer = ThreadPoolExecutor(self.writers, thread_name_prefix="tocsin-db-write")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="tocsin-db-read")
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> Database:
-        return cls(make_engine(url, **kwargs))
+    def from_url(cls, url: str, writers: int = 1, **kwargs: Any) -> Database:
+        return cls(make_engine(url, **kwargs), writers=writers)
 
     def _tx(self, write: bool, fn: Callable[Concatenate[Connection, P], T], *args: P.args,
             **kwargs: P.kwargs) -> T:
@@ -133,7 +136,7 @@ class Database:
         return self._tx(True, fn, *args, **kwargs)
 
     async def write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run fn(conn, ...) in one write transaction on the writer thread; commit on return."""
+        """Run fn(conn, ...) in one write transaction on a writer thread; commit on return."""
         loop = asyncio.get_running_loop()
         call = functools.partial(self._tx, True, fn, *args, **kwargs)
         return await loop.run_in_executor(self._writer, call)

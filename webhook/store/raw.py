@@ -77,22 +77,27 @@ class Raw:
     def js(value: Any) -> str:
         return json_text(value)
 
-    def many(self, text: str, rows: Sequence[Sequence[Any]], cte: str | None = None) -> None:
-        """Run `text` for every row. On SQLite, several rows go in one statement: multi-row VALUES for an
-        INSERT, and `cte` (an UPDATE ... FROM v over `WITH v(...) AS (VALUES {values})`) for an update.
+    def many(self, text: str, rows: Sequence[Sequence[Any]], cte: str | None = None,
+             types: Sequence[str] = ()) -> None:
+        """Run `text` for every row. Several rows go in one statement: multi-row VALUES for an INSERT, and
+        `cte` (an UPDATE ... FROM v over `WITH v(...) AS (VALUES {values})`) for an update. PostgreSQL needs the
+        CTE's column `types` (its VALUES take no type from a target column); without them it runs executemany.
 
-        One statement for many rows is one sqlite3_step, during which the driver releases the GIL: the
-        event loop keeps running while SQLite works (executemany takes the GIL back after every row).
+        SQLite: one statement for many rows is one sqlite3_step, during which the driver releases the GIL (the
+        event loop keeps running while SQLite works; executemany takes the GIL back after every row).
+        PostgreSQL: one statement instead of one Bind/Execute per row: a fraction of the client's CPU and of the
+        server's per-statement work (measured in docs/benchmarks.md, issue 11).
         """
         if not rows:
             return
-        if self.sqlite and len(rows) > 1 and MULTI_ROW:
-            if cte is not None:
-                self._chunked(lambda tuples: cte.format(values=tuples), rows)
+        if len(rows) > 1 and (MULTI_ROW or not self.sqlite):
+            if cte is not None and (self.sqlite or types):
+                row = "" if self.sqlite else "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+                self._chunked(lambda tuples: cte.format(values=tuples), rows, row)
                 return
             head, sep, row = text.partition(" VALUES ")
             if sep and text.startswith("INSERT"):
-                self._chunked(lambda tuples: f"{head} VALUES {tuples}", rows, row)
+                self._chunked(lambda tuples: f"{head} VALUES {tuples}", rows, self.sql(row))
                 return
         self.cur.executemany(self.sql(text), rows)
 
@@ -110,8 +115,13 @@ class Raw:
         return list(self.cur.fetchall()) if self.cur.description else []
 
     def select_in(self, text: str, values: Iterable[Any], extra: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run `text` (with one `{in}` marker) over chunks of values; extra params follow the IN list."""
+        """Run `text` (with one `IN ({in_})`) over chunks of values; extra params follow the IN list.
+
+        PostgreSQL: one `= ANY(array)` parameter instead, so the statement is the same for any number of
+        values (prepared once) and one round trip however many there are."""
         vals, out = list(values), []
+        if not self.sqlite:
+            return self.execute(text.replace("IN ({in_})", "= ANY(?)"), [vals, *extra]) if vals else []
         for i in range(0, len(vals), CHUNK):
             part = vals[i:i + CHUNK]
             out += self.execute(text.format(in_=", ".join("?" * len(part))), [*part, *extra])
