@@ -24,6 +24,7 @@ from webhook.incidents import actions as incident_repo
 from webhook.incidents.events import Hooks
 from webhook.ingest.process import ProcessIngestor
 from webhook.ingest.writer import Ingestor, IngestSink
+from webhook.reconcile.worker import Reconciler
 from webhook.remediation.bridge import RemediationChannels, escalation_holds
 from webhook.remediation.service import Sleep, build_remediation
 from webhook.retention import Retention
@@ -110,6 +111,7 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
         svc = Service(cfg, creds, db, ingestor, clock, hooks, leader=leader)
         svc.workers += [rem, escalation] if rem is not None else [escalation]
         svc.singletons.append(Retention(db, cfg.incidents.retention, fence=leader.holds_lock))
+        svc.singletons += [Reconciler(cfg, db, hooks, fence=leader.holds_lock)] if cfg.reconcile.enabled else []
         app.state.svc = svc
         ingestor.start()
         if isinstance(ingestor, ProcessIngestor):

@@ -119,3 +119,18 @@ def gauges_text(stats: tuple[int, list[tuple[str, int]]]) -> bytes:
     for channel, n in pending:
         g.labels(channel).set(n)
     return bytes(generate_latest(reg))
+
+# --- reconcile with Alertmanager (webhook/reconcile, docs/reconcile.md) ------------------------------
+RECONCILE_POLLS = Counter(
+    "tocsin_reconcile_polls", "Polls of Alertmanager's API by the leader, by result (ok; failed: an Alertmanager "
+    "did not answer, the poll decided nothing; not_leader: the leadership was lost before the write).",
+    ["result"], registry=REGISTRY,
+)
+RECONCILE_CLOSED = Counter(
+    "tocsin_reconcile_closed", "Alerts resolved because no Alertmanager listed them in two consecutive polls.",
+    registry=REGISTRY,
+)
+RECONCILE_ADOPTED = Counter(
+    "tocsin_reconcile_adopted", "Firing alerts Alertmanager listed that no webhook had delivered (truncated).",
+    registry=REGISTRY,
+)

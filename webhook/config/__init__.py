@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from webhook.config.channels import ChannelsConfig
 from webhook.config.escalation import EscalationConfig, check_references
 from webhook.config.oncall import OnCallConfig
+from webhook.config.reconcile import ReconcileConfig
 from webhook.config.remediation import RemediationConfig
 from webhook.config.types import Duration, Strict
 from webhook.yamlpos import ConfigError, ConfigErrorItem, errors_from_validation, load_yaml
@@ -168,10 +169,10 @@ class IngestConfig(Strict):
     #: `tocsin serve`: decide and commit in a child process, so that HTTP and ingest each get a core
     #: (webhook/child.py). Off: everything in one process.
     process: bool = True
-
     #: PostgreSQL: ingest transactions in flight at once per process (their incident keys' locks order them);
     #: while one waits for the server the next batch is already being written. SQLite: always 1.
     writers: int = Field(4, ge=1, le=32)
+
 
 class TocsinConfig(BaseSettings):
     """The whole configuration. YAML file first, TOCSIN_* variables override (TOCSIN_DATABASE__URL=...)."""
@@ -193,6 +194,7 @@ class TocsinConfig(BaseSettings):
     escalation: EscalationConfig = EscalationConfig()
     #: Runbook-driven remediation against Kubernetes, see docs/runbooks.md.
     remediation: RemediationConfig = RemediationConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
 
     @model_validator(mode="after")
     def _escalation_references(self) -> Self:

@@ -7,12 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, column, func, select, table
 
 from webhook.incidents.model import NotFound, State
 from webhook.incidents.tables import alerts, incident_events, incidents
+from webhook.store.raw import Raw
 
 MAX_PAGE = 500
+
+#: The reconcile feature's suppression rows (webhook/reconcile/tables.py), read here by name: incidents sit below
+#: reconcile in the layers and must not import it.
+_suppressions = table("incident_suppressions", column("incident_id"), column("silenced_by"),
+                      column("inhibited_by"), column("silences"), column("suppressed_alerts"),
+                      column("listed_alerts"), column("since"))
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,19 @@ def get_incident(conn: Connection, incident_id: int, timeline_limit: int = 1000)
     out["timeline"] = [_row(r) for r in conn.execute(
         select(incident_events).where(incident_events.c.incident_id == incident_id)
         .order_by(incident_events.c.id).limit(timeline_limit))]
+    out["suppression"] = _suppression(conn, incident_id)
     return out
+
+
+def _suppression(conn: Connection, incident_id: int) -> dict[str, Any] | None:
+    """What Alertmanager suppresses of the incident's firing alerts (reconcile), None when nothing is."""
+    row = conn.execute(select(_suppressions).where(_suppressions.c.incident_id == incident_id)).first()
+    if row is None:
+        return None
+    return {"silenced_by": Raw.read_js(row.silenced_by), "inhibited_by": Raw.read_js(row.inhibited_by),
+            "silences": Raw.read_js(row.silences), "suppressed_alerts": row.suppressed_alerts,
+            "listed_alerts": row.listed_alerts,
+            "since": Raw.read_when(row.since).isoformat()}
 
 
 def open_counts(conn: Connection) -> list[tuple[str, str, int]]:

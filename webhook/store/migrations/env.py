@@ -7,6 +7,7 @@ from sqlalchemy import text
 from webhook.escalation import tables as _escalation  # noqa: F401
 from webhook.incidents import tables as _incidents  # noqa: F401
 from webhook.notifiers import tables as _notifiers  # noqa: F401
+from webhook.reconcile import tables as _reconcile  # noqa: F401
 from webhook.remediation import tables as _remediation  # noqa: F401
 from webhook.store.metadata import metadata
 
