@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= examples/tocsin.yaml
 
-.PHONY: venv sysdeps lint test test-fast soak run bench clean
+.PHONY: venv sysdeps lint test test-fast soak test-ha run bench clean
 
 $(STAMP): pyproject.toml
 	@bash scripts/pydeps.sh "$(PY)" "$(VENV)"
@@ -33,6 +33,15 @@ SOAK_EXAMPLES ?= 2000
 soak: venv sysdeps
 	TOCSIN_SOAK_EXAMPLES=$(SOAK_EXAMPLES) $(BIN)/pytest -q -s -p no:cacheprovider \
 		tests/webhook/incidents/test_model_concurrency.py
+
+# The HA drill (tests/ha): three replicas behind HAProxy, PostgreSQL primary + synchronous standby, two
+# Alertmanagers fed by Prometheus; SIGKILL and SIGSTOP of a replica, promotion of the standby, restart of an
+# Alertmanager, HA_SEEDS times each; prints the table of counts per fault (docs/operations.md) and writes it to
+# HA_REPORT. `make test` runs one seed per fault.
+HA_SEEDS ?= 5
+HA_REPORT ?= var/ha-drill.md
+test-ha: venv sysdeps
+	TOCSIN_HA_SEEDS=$(HA_SEEDS) TOCSIN_HA_REPORT=$(HA_REPORT) $(BIN)/pytest -q -s -p no:cacheprovider tests/ha
 
 run: venv
 	$(BIN)/tocsin serve --config $(CONFIG) --dev

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test-suite drives for real (Prometheus, Alertmanager, PostgreSQL, Node.js,
-# Chromium for the console tests),
+# Chromium for the console tests, HAProxy for the HA drill),
 # only when they are missing, and only when we are root. Non-root users get a message naming the packages.
 set -euo pipefail
 need=()
@@ -11,6 +11,7 @@ command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v npm >/dev/null || need+=(nodejs npm)
 command -v chromium >/dev/null || need+=(chromium)
+command -v haproxy >/dev/null || need+=(haproxy)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -123,9 +123,10 @@ def start_prometheus(workdir: Path, scrape_targets: Sequence[str] = (), rule_fil
 
 
 def start_alertmanager(workdir: Path, config: dict[str, object], peers: Sequence[str] = (),
-                       cluster_port: int | None = None) -> Proc:
-    """Alertmanager on a free port; with peers/cluster_port it joins an HA cluster on loopback."""
-    port = free_port()
+                       cluster_port: int | None = None, port: int | None = None) -> Proc:
+    """Alertmanager on a free port (or `port`, to restart one where Prometheus finds it); with
+    peers/cluster_port it joins an HA cluster on loopback."""
+    port = free_port() if port is None else port
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
     args = [
@@ -197,3 +198,214 @@ def postgres_server(workdir: Path | None = None) -> Iterator[str]:
         proc.stop(signal.SIGINT)
         if own_dir:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- a PostgreSQL primary with a synchronous hot standby, and HAProxy (the HA drill, tests/ha) --------------
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+
+def _wait_port(proc: Proc, port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited:\n{proc.tail()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        if time.monotonic() > deadline:
+            proc.stop(signal.SIGKILL)
+            raise TimeoutError(f"{proc.name} did not listen on {port}:\n{proc.tail()}")
+        time.sleep(0.05)
+
+
+def _pg_sql(port: int, sql: str, timeout: float = 10.0) -> list[tuple[object, ...]]:
+    """Run one statement in autocommit on 127.0.0.1:port as the superuser `tocsin`; rows, if any."""
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", port=port, user="tocsin", dbname="postgres", autocommit=True,
+                         connect_timeout=max(int(timeout), 1)) as conn:
+        conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
+        cur = conn.execute(sql)
+        return list(cur.fetchall()) if cur.description else []
+
+
+@dataclass
+class PgNode:
+    """One PostgreSQL server of a primary/standby pair: its own directory (owned by `postgres` as root), a port."""
+
+    name: str
+    workdir: Path
+    port: int
+    user: str | None
+    proc: Proc | None = None
+
+    @property
+    def data(self) -> Path:
+        return self.workdir / "pgdata"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.popen.poll() is None
+
+    def prepare_dir(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir.mkdir(parents=True)
+        if self.user is not None:
+            pw = pwd.getpwnam(self.user)
+            os.chown(self.workdir, pw.pw_uid, pw.pw_gid)
+
+    def run(self, name: str, args: Sequence[str], timeout: float = 120) -> None:
+        p = spawn(name, args, self.workdir, user=self.user)
+        try:
+            code = p.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.stop(signal.SIGKILL)
+            raise TimeoutError(f"{name} took longer than {timeout} s:\n{p.tail()}") from None
+        if code != 0:
+            raise RuntimeError(f"{name} failed ({code}):\n{p.tail()}")
+
+    def start(self) -> None:
+        self.proc = spawn("postgres", [
+            _pg_bin("postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.workdir),
+            "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200",
+            "-c", "wal_level=replica", "-c", "max_wal_senders=5", "-c", "hot_standby=on",
+            "-c", "wal_receiver_status_interval=1s", "-c", "synchronous_commit=on",
+        ], self.workdir, user=self.user)
+        _wait_port(self.proc, self.port)
+        deadline = time.monotonic() + 30
+        while True:  # accepting connections (a standby answers once it reached consistency)
+            try:
+                _pg_sql(self.port, "SELECT 1", timeout=2)
+                return
+            except Exception:
+                if time.monotonic() > deadline or not self.alive:
+                    raise
+                time.sleep(0.1)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None:
+            self.proc.stop(sig, timeout=15)
+
+    def sql(self, sql: str, timeout: float = 10.0) -> list[tuple[object, ...]]:
+        return _pg_sql(self.port, sql, timeout)
+
+
+class PgPair:
+    """A primary and a hot standby made by `pg_basebackup -R`, replicating synchronously (no commit that a
+    client saw acknowledged is missing after a promotion). The roles swap on `fail_over`; `rebuild_standby` makes
+    a fresh standby on the dead primary's port, so a client's multi-host URL stays valid for ever."""
+
+    def __init__(self) -> None:
+        user = "postgres" if os.geteuid() == 0 else None
+        # a directory of its own under /tmp: pytest's temporary directories are private to root
+        workdir = self.workdir = Path(tempfile.mkdtemp(prefix="tocsin-ha-pg-"))
+        workdir.chmod(0o755)
+        self.primary = PgNode("pg-a", workdir / "pg-a", free_port(), user)
+        self.standby = PgNode("pg-b", workdir / "pg-b", free_port(), user)
+        self.promotions = 0
+
+    @property
+    def nodes(self) -> tuple[PgNode, PgNode]:
+        return (self.primary, self.standby)
+
+    def url(self, database: str = "postgres") -> str:
+        """The multi-host SQLAlchemy URL with target_session_attrs=read-write (docs/operations.md)."""
+        a, b = sorted(n.port for n in self.nodes)
+        return (f"postgresql+psycopg://tocsin@/{database}?host=127.0.0.1:{a}&host=127.0.0.1:{b}"
+                "&target_session_attrs=read-write")
+
+    def start(self) -> None:
+        p = self.primary
+        p.prepare_dir()
+        p.run("initdb", [_pg_bin("initdb"), "-D", str(p.data), "-U", "tocsin", "-A", "trust", "--no-sync",
+                         "-E", "UTF8"])
+        p.start()
+        self.rebuild_standby()
+
+    def rebuild_standby(self) -> None:
+        """A new standby from a base backup of the primary, then make the primary wait for it on commit."""
+        s, p = self.standby, self.primary
+        s.kill()
+        s.prepare_dir()
+        s.run("pg_basebackup", [_pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(p.port), "-U", "tocsin",
+                                "-D", str(s.data), "-R", "-X", "stream", "--checkpoint=fast", "--no-sync"])
+        s.start()
+        # set after the base backup, so that the standby's copy of postgresql.auto.conf does not inherit it
+        p.sql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        p.sql("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 30
+        while p.sql("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")[0][0] != 1:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"standby did not become synchronous:\n{s.proc.tail() if s.proc else ''}")
+            time.sleep(0.1)
+
+    def kill_primary(self) -> None:
+        self.primary.kill(signal.SIGKILL)
+
+    def promote(self) -> None:
+        """Promote the standby (waits until it accepts writes); it becomes `primary`, the dead one `standby`."""
+        self.standby.sql("SELECT pg_promote(true, 30)", timeout=35)
+        self.primary, self.standby = self.standby, self.primary
+        self.promotions += 1
+
+    def stop(self, remove: bool = True) -> None:
+        for n in self.nodes:
+            with contextlib.suppress(Exception):
+                n.kill(signal.SIGINT)
+            with contextlib.suppress(Exception):
+                n.kill(signal.SIGKILL)
+        if remove:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_haproxy(workdir: Path, backends: Sequence[int], *, inter_ms: int = 500) -> Proc:
+    """HAProxy in front of `tocsin serve` replicas on 127.0.0.1: health check GET /readyz, retries on connection
+    failure with redispatch to another replica; every timeout bounded. proc.url is the frontend."""
+    port, stats = free_port(), free_port()
+    servers = "\n".join(f"    server r{i} 127.0.0.1:{p} check inter {inter_ms}ms fall 2 rise 2"
+                        for i, p in enumerate(backends))
+    cfg = f"""global
+    maxconn 2000
+    log stdout format raw local0 info
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 30s
+    timeout server 15s
+    timeout http-request 10s
+    timeout queue 5s
+    timeout check 2s
+    option redispatch
+    retries 3
+    retry-on conn-failure empty-response response-timeout
+
+frontend tocsin
+    bind 127.0.0.1:{port}
+    default_backend replicas
+
+frontend stats
+    bind 127.0.0.1:{stats}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
+    stats enable
+    stats uri /stats
+
+backend replicas
+    balance roundrobin
+    option httpchk GET /readyz
+    http-check expect status 200
+{servers}
+"""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "haproxy.cfg").write_text(cfg)
+    check = subprocess.run([HAPROXY, "-c", "-f", str(workdir / "haproxy.cfg")], capture_output=True, text=True,
+                           timeout=30, check=False)
+    if check.returncode != 0:
+        raise RuntimeError(f"haproxy config invalid:\n{check.stdout}{check.stderr}")
+    proc = spawn("haproxy", [HAPROXY, "-db", "-f", str(workdir / "haproxy.cfg")], workdir)
+    proc.url = f"http://127.0.0.1:{port}"
+    proc.extra["stats"] = f"http://127.0.0.1:{stats}"
+    wait_http(proc, proc.extra["stats"] + "/stats")
+    return proc

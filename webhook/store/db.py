@@ -66,8 +66,22 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
     """Engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (psycopg 3).
 
     PostgreSQL sessions get lock, statement and idle-in-transaction timeouts, so a stalled peer (a replica
-    partitioned mid-transaction) cannot hold a lock, and this replica's ingest, for longer than that."""
-    u = make_url(url)
+    partitioned mid-transaction) cannot hold a lock, and this replica's ingest, for longer than that.
+
+    PostgreSQL with a standby (docs/operations.md, "High availability"): list every server as a `host` query
+    parameter and let libpq pick the primary, e.g.
+    `postgresql+psycopg://tocsin@/tocsin?host=db-a:5432&host=db-b:5432&target_session_attrs=read-write`.
+    While no listed server accepts writes every connection attempt fails (StorageUnavailable: 503, readyz
+    false); pool_pre_ping drops pooled connections to a dead primary, so the first checkout after a promotion
+    connects to the new one."""
+    try:
+        u = make_url(url)
+    except ValueError as exc:  # libpq's `user@h1:p1,h2:p2/db` is not a URL SQLAlchemy parses (its port is int)
+        if url.startswith("postgresql") and "," in url.split("?", 1)[0]:
+            raise ValueError("several PostgreSQL hosts go in the query, one `host=h:p` each, e.g. "
+                             "postgresql+psycopg://user@/db?host=h1:5432&host=h2:5432"
+                             "&target_session_attrs=read-write") from exc
+        raise
     kwargs: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": orjson.loads}
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
