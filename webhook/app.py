@@ -57,6 +57,9 @@ class RequestMetrics:
 async def tick(svc: Service) -> None:
     """Periodic work read from the database: wake snoozed incidents, resolve quiet flapping ones."""
     now = svc.clock()
+    # first: the gauge must say this replica lost the leadership even when the database writes below fail
+    lead = True if svc.leader is None else await svc.leader.is_leader()
+    metrics.LEADER.set(1 if lead else 0)
     try:
         await svc.db.write(incident_repo.wake_snoozed, now, svc.hooks)
         resolved = await svc.db.write(incident_repo.resolve_quiet, now, svc.hooks)
@@ -65,8 +68,6 @@ async def tick(svc: Service) -> None:
         return
     if resolved:
         log.info("resolved %d flapping incidents after their quiet period", len(resolved))
-    lead = True if svc.leader is None else await svc.leader.is_leader()
-    metrics.LEADER.set(1 if lead else 0)
     for worker in [*svc.workers, *(svc.singletons if lead else [])]:
         try:
             await worker.tick(now)

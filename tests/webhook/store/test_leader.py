@@ -14,6 +14,7 @@ from tests.support.clock import FakeClock
 from tests.support.harness import make_config, start_harness
 from webhook import metrics
 from webhook.app import tick
+from webhook.store.db import StorageUnavailable
 from webhook.store.leader import LOCK_ID, LOCK_NAMESPACE, Leadership
 
 HOLDERS = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = :ns AND objid = :id AND granted")
@@ -149,3 +150,13 @@ async def test_singletons_run_only_on_the_leader(db_url: str, tmp_path: Path) ->
         svc.leader = real  # the only replica: the leader
         await tick(svc)
         assert job.ran == 1 and worker.ran == 2 and metrics.REGISTRY.get_sample_value("tocsin_leader") == 1
+        # the database fails the tick's writes: the gauge still says this replica is no longer the leader
+        real_write = svc.db.write
+
+        async def down(*_a: object, **_k: object) -> None:
+            raise StorageUnavailable("database down")
+
+        svc.db.write, svc.leader = down, follower
+        await tick(svc)
+        assert metrics.REGISTRY.get_sample_value("tocsin_leader") == 0 and job.ran == 1
+        svc.db.write, svc.leader = real_write, real
