@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +15,7 @@ import orjson
 from sqlalchemy import Connection as Connection  # the transaction handle features receive (re-exported)
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from webhook.store.raw import json_text
@@ -72,8 +73,8 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
     parameter and let libpq pick the primary, e.g.
     `postgresql+psycopg://tocsin@/tocsin?host=db-a:5432&host=db-b:5432&target_session_attrs=read-write`.
     While no listed server accepts writes every connection attempt fails (StorageUnavailable: 503, readyz
-    false); pool_pre_ping drops pooled connections to a dead primary, so the first checkout after a promotion
-    connects to the new one."""
+    false); an idle pooled connection is pinged before use (a dead one is replaced), so the first checkout
+    after a promotion connects to the new one."""
     try:
         u = make_url(url)
     except ValueError as exc:  # libpq's `user@h1:p1,h2:p2/db` is not a URL SQLAlchemy parses (its port is int)
@@ -103,9 +104,39 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
         return engine
     options = (f"-c lock_timeout={lock_timeout_ms} -c statement_timeout={statement_timeout_ms}"
                f" -c idle_in_transaction_session_timeout={idle_in_transaction_timeout_ms}")
-    kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=5,
+    kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=5,
                   connect_args={"connect_timeout": 5, "options": options})
-    return create_engine(u, **kwargs)
+    engine = create_engine(u, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled connection idle longer than this is pinged before use (a failover or restart may have ended it).
+PING_AFTER_IDLE = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Like pool_pre_ping, but only for connections idle longer than PING_AFTER_IDLE: a connection in constant use
+    (the ingest writer's) proves itself with every transaction, and a round trip per transaction is a tenth of
+    an ingest batch's. A dead connection fails the check and the pool opens another; one that dies while busy
+    fails its transaction (503, Alertmanager retries), and SQLAlchemy then discards the whole pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return
+        try:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            if dbapi_conn.info.transaction_status != 0:  # IDLE: end the ping's implicit transaction
+                dbapi_conn.rollback()
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection is gone: {type(exc).__name__}") from exc
 
 
 def begin_write(conn: Connection) -> None:
