@@ -94,11 +94,14 @@ async def _serve(sock: socket.socket) -> None:
         loop.call_soon_threadsafe(out.wake)
 
     hooks = build_ingest_hooks(cfg, wake)
-    # SQLite: the whole transaction on this process's event loop, which has nothing else to do meanwhile
-    # (the next payloads wait in the socket buffer); no GIL hand-offs to a writer thread.
+    # One writer (SQLite; PostgreSQL with ingest.writers 1): the whole transaction on this process's event loop,
+    # which has nothing else to do meanwhile (the next payloads wait in the socket buffer); no GIL hand-offs.
     ingestor = Ingestor(db, cfg, utcnow, hooks=hooks, observer=out.summary, on_loop=True)
     ingestor.start()
     tune_gc()
+    # PostgreSQL writer threads retake the GIL after every server answer; with Python's default 5 ms switch
+    # interval each waited behind the event loop (and the other writers) that long (server.switch_interval)
+    sys.setswitchinterval(cfg.server.switch_interval)
     writer.write(_frame(READY))
     try:
         while True:

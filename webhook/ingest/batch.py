@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection
@@ -58,9 +58,21 @@ class _Row:
     changed: bool = False
 
 
-#: (statement per row, rows[, the same over all rows as `WITH v(...) AS (VALUES {values}) UPDATE ...`, the
-#: PostgreSQL types of v's columns])
-Statement = tuple[str, list[tuple[Any, ...]]] | tuple[str, list[tuple[Any, ...]], str, tuple[str, ...]]
+class Statement(NamedTuple):
+    """One write of the batch: `sql` per row, and how to run it over all rows at once (Raw.many)."""
+
+    sql: str
+    rows: list[tuple[Any, ...]]
+    #: PostgreSQL types of a row's values, in order
+    types: tuple[str, ...]
+    #: the same over all rows: `WITH v(...) AS ({values}) UPDATE ... FROM v`
+    cte: str | None = None
+
+
+_INCIDENT_TYPES = ("bigint", "text", "jsonb", "text", "text", "text", "jsonb", "jsonb", "int", "int", "boolean",
+                   "jsonb", "timestamptz", "timestamptz", "timestamptz", "timestamptz", "text", "int")
+_ALERT_TYPES = ("text", "timestamptz", "text", "jsonb", "jsonb", "timestamptz", "text", "bigint", "timestamptz",
+                "timestamptz", "int")
 
 _EVENT_KIND = {Reason.JOIN: "alert_joined", Reason.RESOLVE: "alert_resolved", Reason.FLAP: "flapping",
                Reason.FLAP_HOLD: "resolve_pending", Reason.RESOLVE_INCIDENT: "resolved"}
@@ -105,31 +117,36 @@ class IngestBatch:
         self.receipts: list[tuple[Any, ...]] = []
         self._top = 0
         self._ids: list[int] = []
+        self._want = 0
         self._joined: set[int] = set()
 
     def load(self, items: list[PreparedAlert]) -> None:
         r = self.raw
         keys = sorted({a.key for a in items})
-        _lock_keys(r, keys)
-        if r.sqlite:  # BEGIN IMMEDIATE holds the write lock: max(id) cannot move under us
-            self._top = r.execute("SELECT COALESCE(MAX(id), 0) FROM incidents")[0][0]
         pairs = {(a.fingerprint, a.starts_at) for a in items}
         # only episodes this batch can meet: a long-flapping alert's older episodes are not read (review 18)
         since = [r.dt(min(a.starts_at for a in items))] if items else []
-        for row in r.select_in("SELECT id, fingerprint, starts_at, status, annotations, ends_at, incident_id"
-                               " FROM alerts WHERE fingerprint IN ({in_}) AND starts_at >= ?",
-                               {fp for fp, _ in pairs}, since):
-            pair = (row[1], r.read_when(row[2]))
-            if pair in pairs:
-                ep = Episode(row[3], annotations_text(row[4]), r.read_dt(row[5]), row[6])
-                self.rows[pair] = _Row(row[0], ep)
+        alerts_sql = ("SELECT id, fingerprint, starts_at, status, annotations, ends_at, incident_id"
+                      " FROM alerts WHERE fingerprint IN ({in_}) AND starts_at >= ?")
         cols = "id, incident_key, state, severity, firing_alerts, flapping, changes, resolve_after, opened_at"
         # PostgreSQL: the incidents this batch may write back are locked, so a human's ack or a timer that
         # commits meanwhile waits instead of being overwritten (review finding 1); in id order, like the timers
         lock = "" if r.sqlite else " ORDER BY id FOR UPDATE"
-        found = r.select_in(f"SELECT {cols} FROM incidents WHERE incident_key IN ({{in_}})"
-                            f" AND (state != 'resolved' OR resolved_at >= ?){lock}", keys,
-                            [r.dt(self.now - self.flap.window)])
+        incidents_sql = (f"SELECT {cols} FROM incidents WHERE incident_key IN ({{in_}})"
+                         f" AND (state != 'resolved' OR resolved_at >= ?){lock}")
+        recent = [r.dt(self.now - self.flap.window)]
+        _lock_keys(r, keys)
+        if r.sqlite:  # BEGIN IMMEDIATE holds the write lock: max(id) cannot move under us
+            self._top = r.execute("SELECT COALESCE(MAX(id), 0) FROM incidents")[0][0]
+        # PostgreSQL: planned for their values (prepare=False); a generic plan of the incidents query (ORDER BY id
+        # FOR UPDATE) took 30 times as long as the custom one (pg_stat_statements, docs/benchmarks.md)
+        episodes = r.select_in(alerts_sql, {fp for fp, _ in pairs}, since, prepare=False)
+        found = r.select_in(incidents_sql, keys, recent, prepare=False)
+        for row in episodes:
+            pair = (row[1], r.read_when(row[2]))
+            if pair in pairs:
+                ep = Episode(row[3], annotations_text(row[4]), r.read_dt(row[5]), row[6])
+                self.rows[pair] = _Row(row[0], ep)
         inc_ids = {x.episode.incident_id for x in self.rows.values()} - {None} - {f[0] for f in found}
         found += r.select_in(f"SELECT {cols} FROM incidents WHERE id IN ({{in_}}){lock}", inc_ids)
         for f in sorted(found):
@@ -140,6 +157,7 @@ class IngestBatch:
                 self.open_by_key[f[1]] = f[0]
             elif f[1] in keys:
                 self.recent_by_key[f[1]] = f[0]  # sorted by id: the latest wins
+        self._want = len(set(keys) - self.open_by_key.keys())
 
     def apply(self, a: PreparedAlert, touched: set[int]) -> None:
         pair = (a.fingerprint, a.starts_at)
@@ -203,9 +221,10 @@ class IngestBatch:
             if r.sqlite:  # read in load(): no statement runs while deciding
                 top = max([self._top, *self.incs.keys()])
                 self._ids = list(range(top + 64, top, -1))
-            else:
+            else:  # as many as keys without an open incident (one each, usually), more if a key opens twice
+                want, self._want = max(self._want, 1), 16
                 got = r.execute("SELECT nextval(pg_get_serial_sequence('incidents', 'id'))"
-                                " FROM generate_series(1, 64)")
+                                " FROM generate_series(1, ?)", [want])
                 self._ids = sorted((g[0] for g in got), reverse=True)
         return self._ids.pop()
 
@@ -241,11 +260,11 @@ class IngestBatch:
         # updates first: an incident this batch resolves must leave the partial unique index (one open incident
         # per key) before a new incident of the same key, opened in the same batch, enters it
         out.append(self._update_incidents(now))
-        out.append(("INSERT INTO incidents (id, incident_key, key_labels, state, severity, title, labels,"
-                    " annotations, firing_alerts, alert_count, flapping, changes, resolve_after, opened_at,"
-                    " updated_at, resolved_at, resolved_by, truncated_alerts)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [self._incident_row(i, now) for i in new_incs]))
+        out.append(Statement("INSERT INTO incidents (id, incident_key, key_labels, state, severity, title, labels,"
+                             " annotations, firing_alerts, alert_count, flapping, changes, resolve_after, opened_at,"
+                             " updated_at, resolved_at, resolved_by, truncated_alerts)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             [self._incident_row(i, now) for i in new_incs], _INCIDENT_TYPES))
         new, repeat, changed = [], [], []
         dt, js = r.dt, r.js
         for x in self.rows.values():
@@ -259,28 +278,31 @@ class IngestBatch:
                 repeat.append((x.receive, now, x.id))
                 if x.changed:
                     changed.append((ep.status, ep.annotations, dt(ep.ends_at), x.id))
-        out.append(("INSERT INTO alerts (fingerprint, starts_at, status, labels, annotations, ends_at, generator_url,"
-                    " incident_id, first_seen, last_seen, receive_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    new))
-        out.append(("UPDATE alerts SET receive_count = receive_count + ?, last_seen = ? WHERE id = ?", repeat,
-                    "WITH v(n, seen, id) AS (VALUES {values}) UPDATE alerts"
-                    " SET receive_count = receive_count + v.n, last_seen = v.seen FROM v WHERE alerts.id = v.id",
-                    ("int", "timestamptz", "bigint")))
-        out.append(("UPDATE alerts SET status = ?, annotations = ?, ends_at = ? WHERE id = ?", changed,
-                    "WITH v(status, annotations, ends_at, id) AS (VALUES {values}) UPDATE alerts"
-                    " SET status = v.status, annotations = v.annotations, ends_at = v.ends_at"
-                    " FROM v WHERE alerts.id = v.id", ("text", "jsonb", "timestamptz", "bigint")))
-        out.append(("INSERT INTO incident_events (incident_id, at, kind, actor, detail)"
-                    " VALUES (?, ?, ?, 'alertmanager', ?)",
-                    [(i, now, kind, js(detail)) for i, kind, detail in self.events]))
-        out.append(("INSERT INTO webhook_receipts (received_at, receiver, group_key, status, alerts,"
-                    " truncated_alerts) VALUES (?, ?, ?, ?, ?, ?)", [(now, *row) for row in self.receipts]))
+        out.append(Statement("INSERT INTO alerts (fingerprint, starts_at, status, labels, annotations, ends_at,"
+                             " generator_url, incident_id, first_seen, last_seen, receive_count)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", new, _ALERT_TYPES))
+        out.append(Statement("UPDATE alerts SET receive_count = receive_count + ?, last_seen = ? WHERE id = ?",
+                             repeat, ("int", "timestamptz", "bigint"),
+                             "WITH v(n, seen, id) AS ({values}) UPDATE alerts SET receive_count = receive_count"
+                             " + v.n, last_seen = v.seen FROM v WHERE alerts.id = v.id"))
+        out.append(Statement("UPDATE alerts SET status = ?, annotations = ?, ends_at = ? WHERE id = ?", changed,
+                             ("text", "jsonb", "timestamptz", "bigint"),
+                             "WITH v(status, annotations, ends_at, id) AS ({values}) UPDATE alerts"
+                             " SET status = v.status, annotations = v.annotations, ends_at = v.ends_at"
+                             " FROM v WHERE alerts.id = v.id"))
+        out.append(Statement("INSERT INTO incident_events (incident_id, at, kind, actor, detail)"
+                             " VALUES (?, ?, ?, ?, ?)",
+                             [(i, now, kind, "alertmanager", js(detail)) for i, kind, detail in self.events],
+                             ("bigint", "timestamptz", "text", "text", "jsonb")))
+        out.append(Statement("INSERT INTO webhook_receipts (received_at, receiver, group_key, status, alerts,"
+                             " truncated_alerts) VALUES (?, ?, ?, ?, ?, ?)", [(now, *row) for row in self.receipts],
+                             ("timestamptz", "text", "text", "text", "int", "int")))
         return out
 
     def write(self, statements: list[Statement], hooks: BatchHook | None) -> BatchResult:
         """Run the statements, then the hooks, in the caller's transaction."""
-        for text, rows, *cte in statements:
-            self.raw.many(text, rows, *cte)  # type: ignore[arg-type]
+        for st in statements:
+            self.raw.many(st.sql, st.rows, st.cte, st.types)
         if hooks is not None:
             hooks.on_batch(self.raw.conn, self.result, self.now)
         return self.result
@@ -312,22 +334,22 @@ class IngestBatch:
             rows.append((s.state.value, s.severity, s.firing_alerts, r.flag(s.flapping),
                          r.js([t.isoformat() for t in s.changes]), r.dt(s.resolve_after), now, inc.new_alerts,
                          inc.truncated, mode, now, mode, s.id))
-        return ("UPDATE incidents SET state = ?, severity = ?, firing_alerts = ?, flapping = ?, changes = ?,"
+        return Statement("UPDATE incidents SET state = ?, severity = ?, firing_alerts = ?, flapping = ?, changes = ?,"
                 " resolve_after = ?, updated_at = ?, alert_count = alert_count + ?,"
                 " truncated_alerts = truncated_alerts + ?,"
                 " resolved_at = CASE ? WHEN 1 THEN ? WHEN 2 THEN NULL ELSE resolved_at END,"
                 " resolved_by = CASE ? WHEN 1 THEN 'alertmanager' WHEN 2 THEN NULL ELSE resolved_by END"
                 " WHERE id = ?", rows,
+                ("text", "text", "int", "boolean", "jsonb", "timestamptz", "timestamptz", "int", "int", "int",
+                 "timestamptz", "int", "bigint"),
                 "WITH v(state, severity, firing, flapping, changes, resolve_after, now, added, truncated, mode, now2,"
-                " mode2, id) AS (VALUES {values}) UPDATE incidents SET state = v.state, severity = v.severity,"
+                " mode2, id) AS ({values}) UPDATE incidents SET state = v.state, severity = v.severity,"
                 " firing_alerts = v.firing, flapping = v.flapping, changes = v.changes,"
                 " resolve_after = v.resolve_after, updated_at = v.now, alert_count = alert_count + v.added,"
                 " truncated_alerts = truncated_alerts + v.truncated,"
                 " resolved_at = CASE v.mode WHEN 1 THEN v.now2 WHEN 2 THEN NULL ELSE resolved_at END,"
                 " resolved_by = CASE v.mode2 WHEN 1 THEN 'alertmanager' WHEN 2 THEN NULL ELSE resolved_by END"
-                " FROM v WHERE incidents.id = v.id",
-                ("text", "text", "int", "boolean", "jsonb", "timestamptz", "timestamptz", "int", "int", "int",
-                 "timestamptz", "int", "bigint"))
+                " FROM v WHERE incidents.id = v.id")
 
 
 def ingest_batch(conn: Connection, payloads: list[PreparedPayload], now: datetime,

@@ -73,9 +73,10 @@ class Ingestor:
                  on_loop: bool = False) -> None:
         self._db, self._cfg, self._clock, self._hooks = db, cfg, clock, hooks
         self._observer = observer
-        #: SQLite in the ingest process, which has nothing else to do: the whole transaction on its event loop.
-        #: Otherwise (PostgreSQL, or ingest in the HTTP process) on the database's writer thread.
-        self._on_loop = on_loop and db.dialect == "sqlite"
+        #: The ingest process, which has nothing else to do, with one writer (SQLite; PostgreSQL with
+        #: ingest.writers 1): the whole transaction on its event loop, no GIL hand-offs to a writer thread.
+        #: Otherwise (several PostgreSQL writers, or ingest in the HTTP process) on the database's writer threads.
+        self._on_loop = on_loop and db.writers == 1
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(cfg.ingest.max_queue)
         self._tasks: list[asyncio.Task[None]] = []
 

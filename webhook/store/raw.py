@@ -79,25 +79,38 @@ class Raw:
 
     def many(self, text: str, rows: Sequence[Sequence[Any]], cte: str | None = None,
              types: Sequence[str] = ()) -> None:
-        """Run `text` for every row. Several rows go in one statement: multi-row VALUES for an INSERT, and
-        `cte` (an UPDATE ... FROM v over `WITH v(...) AS (VALUES {values})`) for an update. PostgreSQL needs the
-        CTE's column `types` (its VALUES take no type from a target column); without them it runs executemany.
+        """Run `text` for every row, as few statements as the dialect allows.
 
-        SQLite: one statement for many rows is one sqlite3_step, during which the driver releases the GIL (the
-        event loop keeps running while SQLite works; executemany takes the GIL back after every row).
-        PostgreSQL: one statement instead of one Bind/Execute per row: a fraction of the client's CPU and of the
-        server's per-statement work (measured in docs/benchmarks.md, issue 11).
+        `cte` is the same over all rows: `WITH v(...) AS ({values}) UPDATE ... FROM v ...`. `types` are the
+        PostgreSQL types of a row's values, in order.
+
+        PostgreSQL: one statement whatever the number of rows, the rows passed as one array per column
+        (`INSERT ... SELECT * FROM unnest(%s::text[], ...)`, `v` as `SELECT * FROM unnest(...)`). The statement
+        text is short and fixed, so psycopg converts it once and the server plans it once (prepared), and the
+        arrays are dumped by psycopg's C code; per-row statements (executemany) cost a Bind/Execute and a
+        Python round through the driver for every row, and multi-row VALUES a query text too long to cache.
+        SQLite: multi-row VALUES in a few fixed sizes; one statement for many rows is one sqlite3_step, during
+        which the driver releases the GIL (executemany takes it back after every row).
         """
         if not rows:
             return
-        if len(rows) > 1 and (MULTI_ROW or not self.sqlite):
-            if cte is not None and (self.sqlite or types):
-                row = "" if self.sqlite else "(" + ", ".join(f"%s::{t}" for t in types) + ")"
-                self._chunked(lambda tuples: cte.format(values=tuples), rows, row)
+        if not self.sqlite and types:
+            cols = [list(c) for c in zip(*rows, strict=True)]
+            arrays = "SELECT * FROM unnest(" + ", ".join(f"%b::{t}[]" for t in types) + ")"  # binary: no escaping
+            if cte is not None:
+                self.cur.execute(cte.format(values=arrays), cols)
+                return
+            head, sep, _ = text.partition(" VALUES ")
+            if sep and text.startswith("INSERT"):
+                self.cur.execute(f"{head} {arrays}", cols)
+                return
+        if self.sqlite and len(rows) > 1 and MULTI_ROW:
+            if cte is not None:
+                self._chunked(lambda tuples: cte.format(values=f"VALUES {tuples}"), rows)
                 return
             head, sep, row = text.partition(" VALUES ")
             if sep and text.startswith("INSERT"):
-                self._chunked(lambda tuples: f"{head} VALUES {tuples}", rows, self.sql(row))
+                self._chunked(lambda tuples: f"{head} VALUES {tuples}", rows, row)
                 return
         self.cur.executemany(self.sql(text), rows)
 
@@ -110,18 +123,24 @@ class Raw:
                 self.cur.execute(statement(", ".join([row] * size)), [v for r in part for v in r])
                 i += size
 
-    def execute(self, text: str, row: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        self.cur.execute(self.sql(text), tuple(row))
+    def execute(self, text: str, row: Sequence[Any] = (), prepare: bool | None = None) -> list[tuple[Any, ...]]:
+        """`prepare=False` (PostgreSQL): planned for these very values every time; psycopg otherwise prepares a
+        statement after 5 runs and PostgreSQL may then settle on a generic plan."""
+        if self.sqlite:
+            self.cur.execute(text, tuple(row))
+        else:
+            self.cur.execute(self.sql(text), tuple(row), prepare=prepare)  # type: ignore[call-arg]  # psycopg 3
         return list(self.cur.fetchall()) if self.cur.description else []
 
-    def select_in(self, text: str, values: Iterable[Any], extra: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def select_in(self, text: str, values: Iterable[Any], extra: Sequence[Any] = (),
+                  prepare: bool | None = None) -> list[tuple[Any, ...]]:
         """Run `text` (with one `IN ({in_})`) over chunks of values; extra params follow the IN list.
 
-        PostgreSQL: one `= ANY(array)` parameter instead, so the statement is the same for any number of
-        values (prepared once) and one round trip however many there are."""
+        PostgreSQL: one `= ANY(array)` parameter instead: the same statement text for any number of values, one
+        round trip however many there are."""
         vals, out = list(values), []
         if not self.sqlite:
-            return self.execute(text.replace("IN ({in_})", "= ANY(?)"), [vals, *extra]) if vals else []
+            return self.execute(text.replace("IN ({in_})", "= ANY(?)"), [vals, *extra], prepare) if vals else []
         for i in range(0, len(vals), CHUNK):
             part = vals[i:i + CHUNK]
             out += self.execute(text.format(in_=", ".join("?" * len(part))), [*part, *extra])

@@ -95,8 +95,8 @@ def test_a_batch_reads_only_the_episodes_it_can_meet(db: Database, tmp_path: Pat
     rows: list[int] = []
     real = Raw.select_in
 
-    def counting(self: Raw, text: str, values: Any, extra: Any = ()) -> Any:
-        out = real(self, text, values, extra)
+    def counting(self: Raw, text: str, values: Any, extra: Any = (), prepare: bool | None = None) -> Any:
+        out = real(self, text, values, extra, prepare)
         if "FROM alerts" in text:
             rows.append(len(out))
         return out
