@@ -123,4 +123,4 @@ def test_prometheus_config_scrapes_tocsin_and_alerts_to_alertmanager(repo: Path)
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     assert {"tocsin", "api-server", "celery-exporter", "redis-exporter", "flower", "alertmanager"} <= jobs
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
-    assert len(config["rule_files"]) == 4
+    assert len(config["rule_files"]) == 5 and "/etc/prometheus/rules/slo_recording.yml" in config["rule_files"]
