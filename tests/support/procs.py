@@ -379,6 +379,7 @@ defaults
     timeout queue 5s
     timeout check 2s
     option redispatch
+    option http-server-close
     retries 3
     retry-on conn-failure empty-response response-timeout
 
