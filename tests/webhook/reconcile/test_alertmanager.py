@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import ALERTMANAGER, free_port
+from tests.support.procs import free_port
 from tests.webhook.reconcile.amenv import (
     AM,
     Served,
@@ -28,7 +28,7 @@ from tests.webhook.reconcile.amenv import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not ALERTMANAGER, reason="needs Debian's prometheus-alertmanager")]
+pytestmark = [pytest.mark.e2e]  # make test installs Debian's prometheus-alertmanager (scripts/sysdeps.sh)
 
 
 @pytest.fixture
