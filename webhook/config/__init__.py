@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from webhook.config.channels import ChannelsConfig
 from webhook.config.escalation import EscalationConfig, check_references
 from webhook.config.oncall import OnCallConfig
+from webhook.config.prometheus import PrometheusConfig
 from webhook.config.reconcile import ReconcileConfig
 from webhook.config.remediation import RemediationConfig
 from webhook.config.types import Duration, Strict
@@ -195,6 +196,8 @@ class TocsinConfig(BaseSettings):
     #: Runbook-driven remediation against Kubernetes, see docs/runbooks.md.
     remediation: RemediationConfig = RemediationConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    #: Where history is read from for forecasts, seasonal baselines and graphs in pages (docs/prevention.md).
+    prometheus: PrometheusConfig = PrometheusConfig()
 
     @model_validator(mode="after")
     def _escalation_references(self) -> Self:
