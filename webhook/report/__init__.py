@@ -1,0 +1,1 @@
+"""The alert-quality report: what the pages of a period were worth (docs/report.md)."""
