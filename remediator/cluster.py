@@ -90,6 +90,18 @@ class Pvc:
 
 
 @dataclass(frozen=True)
+class Job:
+    """A batch/v1 Job as the node_job action sees it: where it runs and whether it finished."""
+
+    namespace: str
+    name: str
+    node: str | None  # spec.template.spec.nodeName
+    succeeded: bool  # a Complete (or SuccessCriteriaMet) condition is True
+    failed: bool  # a Failed condition is True (backoff limit or active deadline exceeded)
+    message: str  # the reason and message of the terminal condition, for the timeline
+
+
+@dataclass(frozen=True)
 class Change:
     """What a mutating call did (or, under dry run, would have done), summarised for the audit log."""
 
@@ -131,3 +143,10 @@ class Cluster(Protocol):
                              max_replicas: int | None, *, dry_run: bool) -> Change: ...
     async def get_pvc(self, namespace: str, name: str) -> Pvc: ...
     async def resize_pvc(self, namespace: str, name: str, size: str, *, dry_run: bool) -> Change: ...
+    async def create_job(self, namespace: str, manifest: dict[str, object], *, dry_run: bool) -> Job:
+        """Create a batch/v1 Job; a Job of that name already there raises ClusterError with status 409."""
+        ...
+    async def get_job(self, namespace: str, name: str) -> Job: ...
+    async def delete_job(self, namespace: str, name: str, *, dry_run: bool) -> Change:
+        """Delete a Job and (in the background) its pods."""
+        ...

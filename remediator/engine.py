@@ -187,7 +187,7 @@ class Engine:
         return ActionContext(self.d.cluster, self.d.prometheus, target,
                              template_context(run.labels, run.annotations, target), self.d.clock,
                              self._keepalive(run.id), post, self.d.http, self.d.settings.http_allowlist,
-                             self.d.settings.namespace_problem)
+                             self.d.settings.namespace_problem, run_id=run.id)
 
     async def _drive(self, run: RunRecord, runbook: Runbook) -> RunRecord:
         ctx = self._context(run)

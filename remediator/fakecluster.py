@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from remediator.cluster import Change, ClusterError, Hpa, Node, Pod, Pvc, Workload, WorkloadKind
+from remediator.cluster import Change, ClusterError, Hpa, Job, Node, Pod, Pvc, Workload, WorkloadKind
 
 
 class _Spec(BaseModel):
@@ -65,6 +66,8 @@ class ClusterSpec(_Spec):
     pods: list[PodSpec] = Field(default_factory=list)
     hpas: list[HpaSpec] = Field(default_factory=list)
     pvcs: list[PvcSpec] = Field(default_factory=list)
+    jobs: Literal["succeed", "fail", "hang"] = Field(
+        "succeed", description="What every Job created (node_job) does: succeed, fail, or never finish.")
 
 
 def _missing(what: str) -> ClusterError:
@@ -78,6 +81,7 @@ class FakeCluster:
     spec: ClusterSpec
     now: datetime
     calls: list[str] = field(default_factory=list)
+    jobs: dict[tuple[str, str], Job] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.spec = self.spec.model_copy(deep=True)
@@ -206,6 +210,33 @@ class FakeCluster:
         if not dry_run:
             p.size = size
         return self._record(f"resize_pvc {namespace}/{name} {size}", dry_run)
+
+    async def create_job(self, namespace: str, manifest: dict[str, object], *, dry_run: bool) -> Job:
+        meta: Any = manifest["metadata"]
+        spec: Any = manifest["spec"]
+        name, node = str(meta["name"]), spec["template"]["spec"].get("nodeName")
+        if (namespace, name) in self.jobs:
+            raise ClusterError(f'jobs.batch "{name}" already exists', status=409, retryable=True)
+        outcome = self.spec.jobs
+        job = Job(namespace, name, node, succeeded=outcome == "succeed", failed=outcome == "fail",
+                  message="BackoffLimitExceeded: Job has reached the specified backoff limit"
+                  if outcome == "fail" else "")
+        if not dry_run:
+            self.jobs[(namespace, name)] = job
+        self._record(f"create_job {namespace} node={node}", dry_run)
+        return job
+
+    async def get_job(self, namespace: str, name: str) -> Job:
+        job = self.jobs.get((namespace, name))
+        if job is None:
+            raise _missing(f"job {namespace}/{name}")
+        return job
+
+    async def delete_job(self, namespace: str, name: str, *, dry_run: bool) -> Change:
+        await self.get_job(namespace, name)
+        if not dry_run:
+            del self.jobs[(namespace, name)]
+        return self._record(f"delete_job {namespace}", dry_run)
 
 
 def replace_node(node: NodeSpec, unschedulable: bool) -> NodeSpec:

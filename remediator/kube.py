@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.util.retry import Retry
 
-from remediator.cluster import Change, ClusterError, Hpa, Node, Pod, Pvc, Workload, WorkloadKind
+from remediator.cluster import Change, ClusterError, Hpa, Job, Node, Pod, Pvc, Workload, WorkloadKind
 
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
@@ -86,6 +86,17 @@ def _node(obj: dict[str, Any]) -> Node:
     return Node(obj["metadata"]["name"], ready, bool(obj.get("spec", {}).get("unschedulable", False)))
 
 
+def _job(obj: dict[str, Any]) -> Job:
+    meta, status = obj["metadata"], obj.get("status", {})
+    node = obj.get("spec", {}).get("template", {}).get("spec", {}).get("nodeName")
+    true = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    done = true.get("Failed") or true.get("Complete") or true.get("SuccessCriteriaMet") or {}
+    message = ": ".join(x for x in (done.get("reason"), done.get("message")) if x)
+    return Job(meta.get("namespace", ""), meta["name"], node,
+               succeeded="Complete" in true or "SuccessCriteriaMet" in true, failed="Failed" in true,
+               message=message)
+
+
 def _workload(kind: WorkloadKind, obj: dict[str, Any]) -> Workload:
     spec, status, meta = obj.get("spec", {}), obj.get("status", {}), obj["metadata"]
     containers = {c["name"]: {k: dict(v) for k, v in (c.get("resources") or {}).items()}
@@ -109,6 +120,7 @@ class KubeCluster:
         self._core = k8s.CoreV1Api(api)
         self._apps = k8s.AppsV1Api(api)
         self._autoscaling = k8s.AutoscalingV2Api(api)
+        self._batch = k8s.BatchV1Api(api)
         self._timeout = timeout
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -228,6 +240,18 @@ class KubeCluster:
         await self._call(self._core.patch_namespaced_persistent_volume_claim, name, namespace, body,
                          dry_run=_dry(dry_run), _content_type=MERGE)
         return Change(f"PVC {namespace}/{name} storage request set to {size}", dry_run)
+
+    async def create_job(self, namespace: str, manifest: dict[str, object], *, dry_run: bool) -> Job:
+        got = await self._call(self._batch.create_namespaced_job, namespace, manifest, dry_run=_dry(dry_run))
+        return _job(got)
+
+    async def get_job(self, namespace: str, name: str) -> Job:
+        return _job(await self._call(self._batch.read_namespaced_job, name, namespace))
+
+    async def delete_job(self, namespace: str, name: str, *, dry_run: bool) -> Change:
+        await self._call(self._batch.delete_namespaced_job, name, namespace, propagation_policy="Background",
+                         dry_run=_dry(dry_run))
+        return Change(f"Job {namespace}/{name} deleted (its pods are deleted in the background)", dry_run)
 
 
 def _reason(body: object) -> str:

@@ -11,6 +11,7 @@ from remediator.actions import (
     approval,
     autoscaling,
     http,
+    jobs,
     nodes,
     notify,
     pods,
@@ -26,7 +27,7 @@ Step = Annotated[
     | nodes.CordonParams | nodes.UncordonParams | nodes.DrainParams
     | autoscaling.SetHpaParams | autoscaling.RaiseHpaMaxParams | storage.ExpandPvcParams
     | http.HttpParams | notify.NotifyParams | approval.ApprovalParams
-    | wait.WaitRolloutParams | wait.WaitPromqlParams,
+    | wait.WaitRolloutParams | wait.WaitPromqlParams | jobs.NodeJobParams,
     Field(discriminator="action"),
 ]
 
@@ -43,6 +44,7 @@ ACTIONS: dict[str, tuple[type[StepBase], Planner]] = {
     "cordon": (nodes.CordonParams, nodes.plan_cordon),
     "uncordon": (nodes.UncordonParams, nodes.plan_uncordon),
     "drain": (nodes.DrainParams, nodes.plan_drain),
+    "node_job": (jobs.NodeJobParams, jobs.plan_node_job),
     "set_hpa": (autoscaling.SetHpaParams, autoscaling.plan_set_hpa),
     "raise_hpa_max": (autoscaling.RaiseHpaMaxParams, autoscaling.plan_raise_hpa_max),
     "expand_pvc": (storage.ExpandPvcParams, storage.plan_expand_pvc),

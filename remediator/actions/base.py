@@ -80,6 +80,8 @@ class ActionContext:
     #: reach beyond the target's namespace, such as a drain evicting every pod of a node.
     namespace_problem: Callable[[str], str | None]
     field: str = "step"
+    #: The run's id: actions that create objects name them after (run, step), so a retry finds its own.
+    run_id: str = ""
 
     def text(self, template: str, what: str) -> str:
         return render(template, self.template_context, f"{self.field}.{what}")

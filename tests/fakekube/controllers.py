@@ -48,6 +48,9 @@ class Controllers:
         self.objects = objects
         self.now = now
         self.suffix = suffix
+        #: What each new Job does, decided when it is first seen: "Complete" (default), "Failed" or "Running"
+        #: (never finishes). Tests replace it to make a Job fail or hang.
+        self.job_outcome: Callable[[Obj], str] = lambda job: "Complete"
 
     def _pods(self, namespace: str, owner: tuple[str, str]) -> list[tuple[Key, Obj]]:
         return [(k, o) for k, o in self.objects.items()
@@ -65,6 +68,8 @@ class Controllers:
                 self._deployment(key, obj)
             elif key[1] == "statefulsets":
                 self._statefulset(key, obj)
+            elif key[1] == "jobs":
+                self._job(obj)
 
     def _healthy(self, obj: Obj) -> bool:
         return obj["metadata"].get("annotations", {}).get("fakekube/pods-ready", "true") == "true"
@@ -113,6 +118,24 @@ class Controllers:
                 self.objects[pod_key] = make_pod(ns, f"{name}-{i}", labels, template, ("StatefulSet", name),
                                                  self._node_for(i), self._healthy(sts))
         self._status(sts, [o for _, o in self._pods(ns, ("StatefulSet", name))], want)
+
+    def _job(self, job: Obj) -> None:
+        """Run a Job at once: its pod (on spec.template.spec.nodeName) completes or fails as job_outcome says."""
+        status = job.setdefault("status", {})
+        if "startTime" in status:
+            return
+        outcome = self.job_outcome(job)
+        status["startTime"] = self.now()
+        if outcome == "Running":
+            status["active"] = 1
+            return
+        failed = outcome == "Failed"
+        status.update({"succeeded": 0 if failed else 1, "failed": 1 if failed else 0, "completionTime": self.now()})
+        reason, message = (("BackoffLimitExceeded", "Job has reached the specified backoff limit") if failed
+                           else ("CompletionsReached", "Reached expected number of succeeded pods"))
+        kinds = ("FailureTarget", "Failed") if failed else ("SuccessCriteriaMet", "Complete")
+        status["conditions"] = [{"type": t, "status": "True", "reason": reason, "message": message,
+                                 "lastTransitionTime": self.now()} for t in kinds]
 
     def _progressed(self, workload: Obj) -> None:
         conditions = [c for c in workload.setdefault("status", {}).get("conditions", [])

@@ -18,7 +18,8 @@ from tests.fakekube.patch import PatchError, json_patch, merge_patch, parse_sele
 
 KINDS = {"pods": "Pod", "nodes": "Node", "deployments": "Deployment", "statefulsets": "StatefulSet",
          "replicasets": "ReplicaSet", "daemonsets": "DaemonSet", "poddisruptionbudgets": "PodDisruptionBudget",
-         "horizontalpodautoscalers": "HorizontalPodAutoscaler", "persistentvolumeclaims": "PersistentVolumeClaim"}
+         "horizontalpodautoscalers": "HorizontalPodAutoscaler", "persistentvolumeclaims": "PersistentVolumeClaim",
+         "jobs": "Job"}
 CLUSTER_SCOPED = {"nodes"}
 VERBS = {"GET": "get", "PATCH": "patch", "PUT": "update", "POST": "create", "DELETE": "delete"}
 
@@ -128,6 +129,8 @@ class FakeKube:
                   sub: str, query: dict[str, str], content_type: str, body: bytes, dry_run: bool) -> tuple[int, Obj]:
         if verb == "list":
             return 200, self._list(group, resource, namespace, query)
+        if verb == "create" and name is None:
+            return self._create(group, resource, namespace, json.loads(body or b"null"), dry_run)
         assert name is not None
         key: Key = (group, resource, None if resource in CLUSTER_SCOPED else namespace, name)
         current = self.objects.get(key)
@@ -162,6 +165,31 @@ class FakeKube:
                  and all(_field(o, f) == v for f, v in fields.items())]
         return {"kind": f"{KINDS[resource]}List", "apiVersion": "v1", "items": items,
                 "metadata": {"resourceVersion": str(next(self._rv))}}
+
+    def _create(self, group: str, resource: str, namespace: str | None, body: Any,
+                dry_run: bool) -> tuple[int, Obj]:
+        """POST to a collection: 409 AlreadyExists when the name is taken, 422 for a Job the API would refuse."""
+        if resource not in CREATABLE:
+            raise ApiError(405, "MethodNotAllowed", f"create {resource} not served")
+        if not isinstance(body, dict) or not body.get("metadata", {}).get("name"):
+            raise ApiError(422, "Invalid", "metadata.name: Required value")
+        meta = body["metadata"]
+        if meta.get("namespace", namespace) != namespace:
+            raise ApiError(400, "BadRequest", "the namespace of the object does not match the request's")
+        key: Key = (group, resource, None if resource in CLUSTER_SCOPED else namespace, meta["name"])
+        if key in self.objects:
+            raise ApiError(409, "AlreadyExists", f'{resource}.{group} "{meta["name"]}" already exists')
+        CREATABLE[resource](body)
+        created = copy.deepcopy(body)
+        created["metadata"].update({"namespace": namespace, "uid": f"uid-{meta['name']}", "generation": 1,
+                                    "creationTimestamp": self._now()})
+        created["metadata"]["resourceVersion"] = str(next(self._rv))
+        created.setdefault("kind", KINDS[resource])
+        if dry_run:
+            return 201, created
+        self.objects[key] = created
+        self.controllers.reconcile()
+        return 201, copy.deepcopy(self.objects[key])
 
     def _patched(self, current: Obj, verb: str, content_type: str, body: Any) -> Obj:
         if verb == "update":
@@ -264,6 +292,23 @@ class FakeKube:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+def _validate_job(job: Obj) -> None:
+    """What the API server's validation of a batch/v1 Job would refuse, in the parts the remediator sets."""
+    pod = job.get("spec", {}).get("template", {}).get("spec", {})
+    if not pod.get("containers"):
+        raise ApiError(422, "Invalid", "spec.template.spec.containers: Required value")
+    if pod.get("restartPolicy") not in ("Never", "OnFailure"):
+        raise ApiError(422, "Invalid", 'spec.template.spec.restartPolicy: Unsupported value: must be "Never" '
+                       'or "OnFailure"')
+    for container in pod["containers"]:
+        if not container.get("name") or not container.get("image"):
+            raise ApiError(422, "Invalid", "spec.template.spec.containers: name and image are required")
+
+
+#: Resources a client may POST to their collection, with the validation the API server would apply.
+CREATABLE: dict[str, Callable[[Obj], None]] = {"jobs": _validate_job}
 
 
 def _field(obj: Obj, path: str) -> str:

@@ -119,3 +119,44 @@ def test_daemonset_pods_and_node_conditions(kube: FakeKube, api: k8s.ApiClient) 
     assert pod.metadata.owner_references[0].kind == "DaemonSet"
     ready = {n.metadata.name: n.status.conditions[0].status for n in core.list_node().items}
     assert ready == {"n1": "True", "n2": "False"}
+
+
+def _job(name: str, node: str = "n1") -> dict[str, object]:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "labels": {"app": "prune"}},
+            "spec": {"backoffLimit": 0, "template": {"spec": {
+                "nodeName": node, "restartPolicy": "Never",
+                "containers": [{"name": "task", "image": "example/prune:1", "command": ["true"]}]}}}}
+
+
+def test_jobs_are_created_completed_listed_and_deleted(kube: FakeKube, api: k8s.ApiClient) -> None:
+    batch = k8s.BatchV1Api(api)
+    batch.create_namespaced_job("ops", _job("dry"), dry_run="All")
+    assert kube.get("batch", "jobs", "ops", "dry") is None
+    created = batch.create_namespaced_job("ops", _job("prune"))
+    assert created.metadata.uid and created.status.succeeded == 1
+    assert {c.type for c in created.status.conditions} == {"SuccessCriteriaMet", "Complete"}
+    with pytest.raises(ApiException) as conflict:
+        batch.create_namespaced_job("ops", _job("prune"))
+    assert conflict.value.status == 409
+    assert [j.metadata.name for j in batch.list_namespaced_job("ops", label_selector="app=prune").items] == ["prune"]
+    assert batch.read_namespaced_job("prune", "ops").spec.template.spec.node_name == "n1"
+    batch.delete_namespaced_job("prune", "ops", propagation_policy="Background")
+    assert kube.list("batch", "jobs", "ops") == []
+    with pytest.raises(ApiException) as gone:
+        batch.read_namespaced_job("prune", "ops")
+    assert gone.value.status == 404
+
+
+def test_a_test_can_make_a_job_fail_or_hang_and_invalid_jobs_are_refused(kube: FakeKube,
+                                                                         api: k8s.ApiClient) -> None:
+    batch = k8s.BatchV1Api(api)
+    kube.controllers.job_outcome = lambda job: "Failed" if job["metadata"]["name"] == "bad" else "Running"
+    failed = batch.create_namespaced_job("ops", _job("bad"))
+    assert failed.status.failed == 1 and "Failed" in {c.type for c in failed.status.conditions}
+    running = batch.create_namespaced_job("ops", _job("slow"))
+    assert running.status.active == 1 and not running.status.conditions
+    invalid = _job("no-policy")
+    invalid["spec"]["template"]["spec"]["restartPolicy"] = "Always"  # type: ignore[index]
+    with pytest.raises(ApiException) as refused:
+        batch.create_namespaced_job("ops", invalid)
+    assert refused.value.status == 422 and "restartPolicy" in refused.value.body

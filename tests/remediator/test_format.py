@@ -97,7 +97,7 @@ def run_cli(*argv: str) -> tuple[int, str]:
 
 
 def test_cli_validate_and_test_the_shipped_runbooks() -> None:
-    assert run_cli("validate", str(RUNBOOKS)) == (0, "8 runbook(s) valid\n")
+    assert run_cli("validate", str(RUNBOOKS)) == (0, "12 runbook(s) valid\n")
     code, text = run_cli("test", str(RUNBOOKS))
     assert code == 0 and "0 failed" in text and "FAIL" not in text
     assert run_cli("schema", "--check", "--output", str(RUNBOOKS / "schema.json"))[0] == 0

@@ -48,6 +48,11 @@ async def exercise_every_call(kube: FakeKube, cluster: KubeCluster) -> None:
     await cluster.set_hpa_bounds("shop", "api", None, 8, dry_run=True)
     await cluster.get_pvc("shop", "data")
     await cluster.resize_pvc("shop", "data", "2Gi", dry_run=True)
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "prune"}, "spec": {"template": {"spec": {
+        "nodeName": "n1", "restartPolicy": "Never", "containers": [{"name": "task", "image": "example/prune:1"}]}}}}
+    await cluster.create_job("tocsin-node-jobs", job, dry_run=False)
+    await cluster.get_job("tocsin-node-jobs", "prune")
+    await cluster.delete_job("tocsin-node-jobs", "prune", dry_run=True)
 
 
 async def test_rbac_grants_exactly_what_the_actions_use(kube: FakeKube, cluster: KubeCluster) -> None:
@@ -56,6 +61,16 @@ async def test_rbac_grants_exactly_what_the_actions_use(kube: FakeKube, cluster:
             for r in kube.requests}
     assert used - granted() == set(), "calls not granted by rbac.yaml"
     assert granted() - used == set(), "rbac.yaml grants more than the actions use"
+
+
+def test_jobs_are_granted_only_in_the_node_jobs_namespace() -> None:
+    docs = list(yaml.safe_load_all(RBAC.read_text()))
+    job_rules = [(d["kind"], d["metadata"].get("namespace")) for d in docs if d["kind"] in ("ClusterRole", "Role")
+                 for rule in d["rules"] if "jobs" in rule["resources"]]
+    assert job_rules == [("Role", "tocsin-node-jobs")]
+    from remediator.actions.jobs import NodeJobParams
+
+    assert NodeJobParams.model_fields["namespace"].default == "tocsin-node-jobs"
 
 
 def test_every_cluster_method_is_exercised() -> None:
