@@ -24,6 +24,7 @@ from webhook.incidents import actions as incident_repo
 from webhook.incidents.events import Hooks
 from webhook.ingest.process import ProcessIngestor
 from webhook.ingest.writer import Ingestor, IngestSink
+from webhook.prevention.worker import Forecaster
 from webhook.reconcile.worker import Reconciler
 from webhook.remediation.bridge import RemediationChannels, escalation_holds
 from webhook.remediation.service import Sleep, build_remediation
@@ -113,6 +114,7 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
         svc.workers += [rem, escalation] if rem is not None else [escalation]
         svc.singletons.append(Retention(db, cfg.incidents.retention, fence=leader.holds_lock))
         svc.singletons += [Reconciler(cfg, db, hooks, fence=leader.holds_lock)] if cfg.reconcile.enabled else []
+        svc.singletons += [Forecaster(cfg, db, hooks, fence=leader.holds_lock)] if cfg.prevention.enabled else []
         app.state.svc = svc
         ingestor.start()
         if isinstance(ingestor, ProcessIngestor):

@@ -134,3 +134,19 @@ RECONCILE_ADOPTED = Counter(
     "tocsin_reconcile_adopted", "Firing alerts Alertmanager listed that no webhook had delivered (truncated).",
     registry=REGISTRY,
 )
+
+# --- preventive incidents (webhook/prevention, docs/prevention.md) ----------------------------------
+PREVENTION_EVALUATIONS = Counter(
+    "tocsin_prevention_evaluations", "Evaluations of a configured forecast or baseline by the leader, by result "
+    "(ok; failed: Prometheus did not answer, the forecast was skipped this round; not_leader: the leadership was "
+    "lost before the write).", ["forecast", "result"], registry=REGISTRY,
+)
+PREVENTION_CHANGES = Counter(
+    "tocsin_prevention_alerts", "Preventive alert episodes sent into the ingest batch, by action (fired: opened, "
+    "updated or re-fired at a new severity; resolved).", ["action"], registry=REGISTRY,
+)
+FORECAST_ETA = Gauge(
+    "tocsin_forecast_eta_seconds", "Time left until the soonest forecast crossing (or deadline) among the series "
+    "of a forecast that warns; +Inf when none warns. One series per configured forecast (bounded).", ["forecast"],
+    registry=REGISTRY,
+)

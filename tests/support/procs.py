@@ -98,9 +98,24 @@ def wait_http(proc: Proc, url: str, timeout: float = 30.0) -> None:
     raise TimeoutError(f"{proc.name} not ready at {url} ({last}):\n{proc.tail()}")
 
 
+def backfill(openmetrics: str, data_dir: Path) -> None:
+    """Write TSDB blocks of `openmetrics` (text ending with `# EOF`) into `data_dir` with promtool, for a
+    Prometheus started on it (`start_prometheus(data_dir=...)`) to hold that history."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    source = data_dir.parent / f"{data_dir.name}.om"
+    source.write_text(openmetrics)
+    subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(source), str(data_dir)],
+                   check=True, capture_output=True, timeout=120)
+
+
 def start_prometheus(workdir: Path, scrape_targets: Sequence[str] = (), rule_files: Sequence[Path] = (),
-                     alertmanagers: Sequence[str] = (), interval: str = "1s") -> Proc:
-    """Prometheus with 1 s scrape/evaluation, resend-delay 1 s, scraping the given host:port targets."""
+                     alertmanagers: Sequence[str] = (), interval: str = "1s", data_dir: Path | None = None,
+                     retention: str = "") -> Proc:
+    """Prometheus with 1 s scrape/evaluation, resend-delay 1 s, scraping the given host:port targets.
+
+    `data_dir`: a TSDB directory to start on (e.g. filled by `backfill`), default `workdir/data`; `retention`:
+    `--storage.tsdb.retention.time` (the default 15d would delete older backfilled blocks at start).
+    """
     port = free_port()
     cfg: dict[str, object] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
@@ -113,9 +128,11 @@ def start_prometheus(workdir: Path, scrape_targets: Sequence[str] = (), rule_fil
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(cfg))
     proc = spawn("prometheus", [
-        PROMETHEUS, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
+        PROMETHEUS, f"--config.file={workdir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={data_dir if data_dir is not None else workdir / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}", "--rules.alert.resend-delay=1s",
         "--rules.alert.for-grace-period=1s", "--web.enable-lifecycle",
+        *([f"--storage.tsdb.retention.time={retention}"] if retention else []),
     ], workdir)
     proc.url = f"http://127.0.0.1:{port}"
     wait_http(proc, proc.url + "/-/ready")

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from webhook.config.channels import ChannelsConfig
 from webhook.config.escalation import EscalationConfig, check_references
 from webhook.config.oncall import OnCallConfig
+from webhook.config.prevention import PreventionConfig
 from webhook.config.prometheus import PrometheusConfig
 from webhook.config.reconcile import ReconcileConfig
 from webhook.config.remediation import RemediationConfig
@@ -198,11 +199,15 @@ class TocsinConfig(BaseSettings):
     reconcile: ReconcileConfig = ReconcileConfig()
     #: Where history is read from for forecasts, seasonal baselines and graphs in pages (docs/prevention.md).
     prometheus: PrometheusConfig = PrometheusConfig()
+    #: Preventive incidents from exhaustion forecasts and seasonal baselines, see docs/prevention.md.
+    prevention: PreventionConfig = PreventionConfig()
 
     @model_validator(mode="after")
     def _escalation_references(self) -> Self:
         problems = check_references(self.escalation, self.oncall, self.channels)
         problems += self.remediation.approvals.unknown(self.oncall)
+        if self.prevention.enabled and not self.prometheus.enabled:
+            problems.append("prevention: forecasts and baselines read history from Prometheus: set prometheus.url")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -34,6 +34,10 @@ class State(StrEnum):
     RESOLVED = "resolved"
 
 
+#: Fingerprints of Tocsin's own preventive alerts (webhook/prevention) start with this; Alertmanager's are 16 hex
+#: digits, so the two never meet. No Alertmanager lists a preventive alert: reconcile leaves them alone.
+PREVENTIVE_PREFIX = "tp-"
+
 OPEN_STATES = (State.TRIGGERED, State.ACKNOWLEDGED, State.SNOOZED)
 SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from webhook.incidents.model import State
+from webhook.incidents.model import PREVENTIVE_PREFIX, State
 from webhook.incidents.tables import alerts, incidents
 from webhook.reconcile.decide import Held, Key, Suppression, episode_key
 from webhook.reconcile.tables import incident_suppressions as sup
@@ -23,11 +23,13 @@ def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
 
 
 def held_alerts(conn: Connection, only: Collection[Key] | None = None) -> list[Held]:
-    """Episodes stored as firing on open incidents (all of them, or those of `only`)."""
+    """Episodes stored as firing on open incidents (all of them, or those of `only`). Tocsin's own preventive alerts
+    are not Alertmanager's to list: they are never held (else reconcile would close them as gone)."""
     q = (select(alerts.c.fingerprint, alerts.c.starts_at, alerts.c.incident_id, alerts.c.labels,
                 alerts.c.annotations, alerts.c.generator_url)
          .join(incidents, incidents.c.id == alerts.c.incident_id)
-         .where(alerts.c.status == "firing", incidents.c.state != State.RESOLVED.value)
+         .where(alerts.c.status == "firing", incidents.c.state != State.RESOLVED.value,
+                alerts.c.fingerprint.not_like(f"{PREVENTIVE_PREFIX}%"))
          .order_by(alerts.c.id))
     if only is None:
         rows = list(conn.execute(q))
