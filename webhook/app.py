@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook import __version__, metrics
-from webhook.api import alertmanager, console, health, incidents, remediation, schedules, slack, twilio
+from webhook.api import alertmanager, console, health, incidents, remediation, report, schedules, slack, twilio
 from webhook.api.limits import ApiGuard
 from webhook.auth import Credentials, resolve_credentials
 from webhook.clock import Clock, utcnow
@@ -153,6 +153,7 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
     app.include_router(schedules.router)
     app.include_router(remediation.router)
     app.include_router(console.router)
+    app.include_router(report.router)
     return app
 
 

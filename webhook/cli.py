@@ -1,4 +1,4 @@
-"""The `tocsin` command: serve, check, db upgrade, version, runbook, route, oncall, trend."""
+"""The `tocsin` command: serve, check, db upgrade, version, runbook, route, oncall, trend, report."""
 
 from __future__ import annotations
 
@@ -112,11 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(fn=cmd_db)
     from webhook.escalation import cli as route_cli
     from webhook.oncall import cli as oncall_cli
+    from webhook.report import cli as report_cli
     from webhook.trend import cli as trend_cli
 
     route_cli.add_commands(sub)
     oncall_cli.add_commands(sub)
     trend_cli.add_commands(sub)
+    report_cli.add_commands(sub)
     v = sub.add_parser("version", help="print the version")
     v.set_defaults(fn=lambda _a: print(f"tocsin {__version__}") or 0)
     sub.add_parser("runbook", help="runbook tools: validate, plan, test, schema (see `tocsin runbook -h`)",

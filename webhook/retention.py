@@ -1,6 +1,6 @@
 """Retention: alert history older than `incidents.retention` is deleted, a bounded chunk per run.
 
-Only resolved incidents go (with their alerts, timeline, escalation runs and steps, deliveries and run
+Only resolved incidents go (with their alerts, timeline, feedback, escalation runs and steps, deliveries and run
 requests), and webhook receipts by age; runbook runs and their audit trail stay. It spans every feature's
 tables, so it sits beside the service wiring, not in a feature.
 """
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 
 from webhook.escalation.tables import escalation_runs, escalation_steps
-from webhook.incidents.tables import alerts, incident_events, incidents, receipts
+from webhook.incidents.tables import alerts, incident_events, incident_feedback, incidents, receipts
 from webhook.notifiers.tables import deliveries
 from webhook.remediation.tables import remediation_requests
 from webhook.store.db import Connection, Database, StorageUnavailable
@@ -40,7 +40,7 @@ def prune(conn: Connection, before: datetime, limit: int = CHUNK, fence: Fence |
     if ids:
         runs = select(escalation_runs.c.id).where(escalation_runs.c.incident_id.in_(ids)).scalar_subquery()
         conn.execute(delete(escalation_steps).where(escalation_steps.c.run_id.in_(runs)))
-        for table in (escalation_runs, deliveries, remediation_requests, incident_events, alerts):
+        for table in (escalation_runs, deliveries, remediation_requests, incident_events, incident_feedback, alerts):
             conn.execute(delete(table).where(table.c.incident_id.in_(ids)))
         conn.execute(delete(incidents).where(incidents.c.id.in_(ids)))
     conn.execute(delete(receipts).where(receipts.c.id.in_(

@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -84,4 +85,17 @@ receipts = Table(
     Column("alerts", Integer, nullable=False),
     Column("truncated_alerts", Integer, nullable=False),
     Index("ix_webhook_receipts_received", "received_at"),
+)
+
+#: "Was this actionable?" answers (alert-quality report, docs/report.md): one row per person and incident, the
+#: latest answer wins (upsert on the primary key). Written by webhook/report/repo.py. No foreign key: retention
+#: (webhook/retention.py) deletes old incidents without knowing this table, and a key would make it fail.
+incident_feedback = Table(
+    "incident_feedback", metadata,
+    Column("incident_id", Id, nullable=False),
+    Column("person", String(128), nullable=False),
+    Column("actionable", Boolean, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("incident_id", "person", name="pk_incident_feedback"),
 )

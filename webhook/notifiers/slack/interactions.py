@@ -13,6 +13,8 @@ from urllib.parse import parse_qs
 from webhook.notifiers.slack.notifier import (
     ACTION_ACK,
     ACTION_APPROVE,
+    ACTION_FEEDBACK_NO,
+    ACTION_FEEDBACK_YES,
     ACTION_REJECT,
     ACTION_RESOLVE,
     ACTION_SNOOZE,
@@ -118,6 +120,38 @@ def parse_approval(form_body: bytes) -> ApprovalClick | None:
             if found is None or not isinstance(user_id, str) or not _SLACK_ID.match(user_id):
                 raise InteractionError("approval without a valid run, step or user")
             return ApprovalClick(action["action_id"] == ACTION_APPROVE, found[1], int(found[2]), user_id)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackClick:
+    """"Was this actionable?" answered on a resolved incident's message (alert-quality report)."""
+
+    actionable: bool
+    incident_id: int
+    slack_user_id: str
+
+
+def parse_feedback(form_body: bytes) -> FeedbackClick | None:
+    """The feedback button of a verified interaction body; None for any other body."""
+    try:
+        (raw,) = parse_qs(form_body.decode("utf-8"), strict_parsing=True, max_num_fields=10)["payload"]
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, ValueError, KeyError):
+        return None
+    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+        return None
+    actions = payload.get("actions")
+    if not isinstance(actions, list):
+        return None
+    for action in actions:
+        if isinstance(action, dict) and action.get("action_id") in (ACTION_FEEDBACK_YES, ACTION_FEEDBACK_NO):
+            value = str(action.get("value", ""))
+            user = payload.get("user")
+            user_id = user.get("id") if isinstance(user, dict) else None
+            if not re.fullmatch(r"\d{1,18}", value) or not isinstance(user_id, str) or not _SLACK_ID.match(user_id):
+                raise InteractionError("feedback without a valid incident or user")
+            return FeedbackClick(action["action_id"] == ACTION_FEEDBACK_YES, int(value), user_id)
     return None
 
 

@@ -36,6 +36,9 @@ SNOOZE_SECONDS = 3600
 #: Approve / Reject of a runbook step waiting for approval; `value` is "<run id>:<step>" (webhook/approvals.py).
 ACTION_APPROVE = "tocsin_run_approve"
 ACTION_REJECT = "tocsin_run_reject"
+#: "Was this actionable?" on a resolved incident (docs/report.md); `value` is the incident id.
+ACTION_FEEDBACK_YES = "tocsin_feedback_yes"
+ACTION_FEEDBACK_NO = "tocsin_feedback_no"
 
 #: Slack errors that another attempt may cure; every other `error` is permanent.
 RETRYABLE_ERRORS = frozenset({
@@ -103,6 +106,10 @@ def build_blocks(view: IncidentView | None, parts: SlackParts, strings: Mapping[
         return blocks
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": parts.context or view.code}]})
     blocks.append({"type": "actions", "block_id": "tocsin_actions", "elements": _actions(view, strings)})
+    if view.state == IncidentState.RESOLVED:  # feeds the alert-quality report's actionable share
+        blocks.append({"type": "actions", "block_id": "tocsin_feedback", "elements": [
+            _button(ACTION_FEEDBACK_YES, "Actionable", value=view.id),
+            _button(ACTION_FEEDBACK_NO, "Not actionable", value=view.id)]})
     return blocks
 
 
