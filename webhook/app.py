@@ -20,6 +20,8 @@ from webhook.auth import Credentials, resolve_credentials
 from webhook.clock import Clock, utcnow
 from webhook.config import TocsinConfig
 from webhook.escalation.worker import EscalationWorker
+from webhook.graphs.maker import GraphMaker
+from webhook.history import History
 from webhook.incidents import actions as incident_repo
 from webhook.incidents.events import Hooks
 from webhook.ingest.process import ProcessIngestor
@@ -96,7 +98,13 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
             if rem is not None:
                 rem.kick()
 
-        escalation = EscalationWorker(cfg, db, clock, holds=escalation_holds(cfg.remediation, on_work=wake_runs))
+        # graphs in pages and the console (docs/graphs.md): on when enabled and a Prometheus is configured
+        app.state.graphs = graphs = GraphMaker(cfg.graphs, History(cfg.prometheus), clock) \
+            if cfg.graphs.enabled and cfg.prometheus.enabled else None
+        if graphs is not None and cfg.graphs.isolate:
+            graphs.start()  # the render process starts with the service, not beside its first page
+        escalation = EscalationWorker(cfg, db, clock, holds=escalation_holds(cfg.remediation, on_work=wake_runs),
+                                      graphs=graphs)
         bridge = RemediationChannels(cfg, db, escalation.escalation)  # run events to the incident's channels
         # None unless enabled (with a cluster): everything else runs unchanged
         app.state.remediation = rem = build_remediation(cfg.remediation, db, clock, hooks, sleep=sleep,
@@ -135,6 +143,8 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
                 scheduler.shutdown(wait=False)
             await ingestor.stop()
             await escalation.close()
+            if graphs is not None:
+                graphs.close()
             if rem is not None:
                 await rem.aclose()
             await asyncio.to_thread(leader.close)  # a successor takes over at its next tick, not after the lease

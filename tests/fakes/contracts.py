@@ -140,3 +140,57 @@ def check_block_kit(blocks: Any) -> list[str]:
         elif kind not in {"header", "section", "context", "actions", "divider"}:
             problems.append(f"unexpected block type {kind}")
     return problems
+
+
+# --- Slack's external file upload (files_upload_v2): its own Swagger 2 subset ---------------------------------
+FILES_CONTRACT = "slack-files-upload.swagger2.json"
+
+
+def check_slack_files(method: str, rec: Recorded, params: dict[str, Any]) -> list[str]:
+    """Problems of one step of the three-step upload against its contract; `params` are the request's
+    parameters from the query string and the body together (Slack reads both).
+
+    Adaptation (like check_slack's): the contract lists files.getUploadURLExternal under GET, and Slack takes
+    every Web API method by GET or POST; slack-sdk POSTs with the parameters in the query string, so POST is
+    accepted as well. Parameters, their types and the token are checked as declared.
+    """
+    spec = load(FILES_CONTRACT)
+    if method == "<upload_url>":
+        op = spec["paths"]["/<upload_url>"].get(rec.method.lower())
+        if op is None:
+            return [f"{rec.method} upload URL is not in the contract"]
+        ctype = rec.headers.get("content-type", "").split(";")[0].strip()
+        if ctype not in op["consumes"]:
+            return [f"upload URL: content type {ctype!r} not in {op['consumes']}"]
+        return [] if rec.body else ["upload URL: no bytes"]
+    item = spec["paths"].get(f"/{method}", {})
+    op = item.get(rec.method.lower()) or (item.get("get") if rec.method == "POST" else None)
+    if op is None:
+        return [f"{rec.method} /api/{method} is not in the contract"]
+    problems: list[str] = []
+    declared = {p["name"]: p for p in op["parameters"]}
+    for name, p in declared.items():
+        if p["in"] == "header" and name == "token":
+            if not rec.headers.get("authorization", "").startswith("Bearer ") and "token" not in params:
+                problems.append(f"{method}: missing token")
+        elif p.get("required") and name not in params:
+            problems.append(f"{method}: missing required parameter {name}")
+    for name, value in params.items():
+        p = declared.get(name)
+        if p is None:
+            problems.append(f"{method}: unknown parameter {name}")
+        elif not _type_ok(value, p.get("type", "string"), name, isinstance(rec.json, dict)):
+            problems.append(f"{method}: parameter {name} is not of type {p.get('type')}")
+    if method == "files.completeUploadExternal" and "files" in params:
+        try:
+            files = json.loads(str(params["files"]))
+        except ValueError:
+            files = None
+        if not isinstance(files, list) or not 0 < len(files) <= 100 or \
+                not all(isinstance(f, dict) and isinstance(f.get("id"), str) for f in files):
+            problems.append("files.completeUploadExternal: files must be a JSON array of 1..100 {id, title}")
+        if params.get("thread_ts") and not params.get("channel_id"):
+            problems.append("files.completeUploadExternal: thread_ts needs channel_id")
+    if method == "files.getUploadURLExternal" and len(str(params.get("alt_txt") or "")) > 1000:
+        problems.append("files.getUploadURLExternal: alt_txt over 1000 characters")
+    return problems

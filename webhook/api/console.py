@@ -9,8 +9,10 @@ from fastapi.responses import HTMLResponse
 
 router = APIRouter(tags=["console"])
 _PAGE = files("webhook").joinpath("static/console.html").read_text(encoding="utf-8")
-#: The page loads nothing from elsewhere; it talks only to this origin's API.
+#: The page loads nothing from elsewhere; it talks only to this origin's API. Graphs are fetched with the token and
+#: shown from blob: URLs (an <img src> could not send the Authorization header).
 _CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+        "img-src blob:; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 

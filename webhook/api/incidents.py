@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from webhook import metrics
 from webhook.api.deps import ActorDep, ResponderDep, ServiceDep
 from webhook.config.types import parse_duration
+from webhook.graphs.maker import GraphMaker, NoGraph
 from webhook.incidents import actions, queries
 from webhook.incidents.model import NotFound, TransitionError
 from webhook.store.db import StorageUnavailable
@@ -72,6 +73,27 @@ async def get_incident(incident_id: int, svc: ServiceDep, _actor: ActorDep) -> d
         raise HTTPException(503, "storage unavailable") from exc
 
 
+@router.get("/incidents/{incident_id}/graph.png", summary="The graph of the incident's alert (docs/graphs.md)",
+            response_class=Response, responses={200: {"content": {"image/png": {}}},
+                                                404: {"description": "no plottable alert, or graphs are off"},
+                                                503: {"description": "Prometheus unreachable"}})
+async def graph(incident_id: int, request: Request, svc: ServiceDep, _actor: ActorDep) -> Response:
+    maker: GraphMaker | None = getattr(request.app.state, "graphs", None)
+    if maker is None:
+        raise HTTPException(404, "graphs are off: set prometheus.url (and graphs.enabled)")
+    try:
+        found = await maker.for_incident(svc.db, incident_id)
+    except StorageUnavailable as exc:
+        raise HTTPException(503, "storage unavailable") from exc
+    if isinstance(found, NoGraph):
+        if found.transient:
+            raise HTTPException(503, f"no graph: {found.reason}")
+        raise HTTPException(404, f"no graph for incident {incident_id}: {found.reason}")
+    return Response(found.png, media_type="image/png",
+                    headers={"Cache-Control": "private, max-age=60", "X-Content-Type-Options": "nosniff",
+                             "Content-Disposition": f'inline; filename="{found.filename}"'})
+
+
 async def _act(svc: ServiceDep, incident_id: int, action: str, who: str, note: str,
                until: datetime | None = None) -> dict[str, Any]:
     now = svc.clock()
@@ -113,3 +135,4 @@ async def snooze(incident_id: int, body: SnoozeBody, svc: ServiceDep, who: Respo
             raise HTTPException(422, "duration must be between 1s and 30d")
         until = svc.clock() + delta
     return await _act(svc, incident_id, "snooze", who, body.note, until)
+

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from webhook.config.channels import ChannelsConfig
 from webhook.config.escalation import EscalationConfig, check_references
+from webhook.config.graphs import GraphsConfig
 from webhook.config.oncall import OnCallConfig
 from webhook.config.prevention import PreventionConfig
 from webhook.config.prometheus import PrometheusConfig
@@ -201,6 +202,8 @@ class TocsinConfig(BaseSettings):
     prometheus: PrometheusConfig = PrometheusConfig()
     #: Preventive incidents from exhaustion forecasts and seasonal baselines, see docs/prevention.md.
     prevention: PreventionConfig = PreventionConfig()
+    #: Graphs of the alert expression attached to pages and shown in the console, see docs/graphs.md.
+    graphs: GraphsConfig = GraphsConfig()
 
     @model_validator(mode="after")
     def _escalation_references(self) -> Self:

@@ -16,6 +16,8 @@ from webhook import metrics
 from webhook.config import TocsinConfig
 from webhook.escalation import repo
 from webhook.escalation.service import NO_HOLDS, Escalation, Holds
+from webhook.graphs.followup import Attacher, GraphFollowUps
+from webhook.graphs.maker import GraphMaker
 from webhook.notifiers.outbox import MAX_JOBS_PER_DRAIN, Outbox
 from webhook.notifiers.registry import Sessions, build_notifiers, routing_keys
 from webhook.store.db import Database, StorageUnavailable
@@ -31,14 +33,21 @@ class EscalationWorker:
     """One per process. The truth is in the tables: this object only holds clients and a lock."""
 
     def __init__(self, cfg: TocsinConfig, db: Database, clock: Callable[[], datetime], *,
-                 holds: Holds = NO_HOLDS) -> None:
+                 holds: Holds = NO_HOLDS, graphs: GraphMaker | None = None) -> None:
         self.worker_id = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._db, self._clock = db, clock
         self._sessions = Sessions(cfg.escalation.delivery.concurrency)
         self._wakeup = WakeUp("tocsin-escalation", self.fire, after=self.send_soon)
         self.escalation = Escalation(cfg, self.worker_id, holds=holds, on_work=self._wakeup.kick)
-        self.outbox = Outbox(db, cfg.escalation.delivery, build_notifiers(cfg, clock, self._sessions),
-                             routing_keys(cfg), clock, self.worker_id, repo.group_members, cfg.server.public_url)
+        notifiers = build_notifiers(cfg, clock, self._sessions)
+        #: The graph that follows a first page (docs/graphs.md); None when graphs are off.
+        self.graphs: GraphFollowUps | None = None
+        if graphs is not None:
+            attachers = {ch.value: n for ch, n in notifiers.items() if isinstance(n, Attacher)}
+            self.graphs = GraphFollowUps(cfg.graphs, graphs, db, attachers, clock)
+        self.outbox = Outbox(db, cfg.escalation.delivery, notifiers, routing_keys(cfg), clock, self.worker_id,
+                             repo.group_members, cfg.server.public_url,
+                             on_first_page=self.graphs.delivered if self.graphs else None)
         self._lock = asyncio.Lock()
         self._sender: asyncio.Task[None] | None = None
         self._again = False
@@ -105,4 +114,6 @@ class EscalationWorker:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self.graphs is not None:
+            await self.graphs.close()
         await self._sessions.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import ssl
 from email.message import EmailMessage
@@ -10,6 +11,8 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 
 from webhook.config.channels import SmtpConfig
+from webhook.graphs.followup import AttachFailed
+from webhook.graphs.maker import Graph
 from webhook.notifiers.base import Delivered, DeliveryResult, Message, Permanent, Retryable
 from webhook.notifiers.render import Renderer
 
@@ -56,8 +59,35 @@ class EmailNotifier:
         mail.add_alternative(rendered.html, subtype="html")
         return mail
 
-    async def notify(self, msg: Message) -> DeliveryResult:
-        mail = self.build(msg)
+    def build_graph(self, reference: str, address: str, graph: Graph) -> EmailMessage:
+        """A reply to the page (same thread) with the graph inline: text, and HTML whose <img> shows the PNG
+        attached beside it (multipart/related, cid:), which mail clients display without fetching anything."""
+        mail = EmailMessage()
+        mail["From"] = self._config.sender
+        mail["To"] = address
+        mail["Subject"] = f"Graph: {graph.title}"
+        mail["Date"] = formatdate(localtime=False)
+        mail["Message-ID"] = make_msgid(domain=self._config.message_id_domain)
+        mail["Auto-Submitted"] = "auto-generated"
+        mail["In-Reply-To"] = reference
+        mail["References"] = reference
+        cid = make_msgid(domain=self._config.message_id_domain)
+        mail.set_content(f"{graph.title}\n\n{graph.alt}\n")
+        mail.add_alternative(f"<p><strong>{html.escape(graph.title)}</strong></p>"
+                             f'<p><img src="cid:{cid[1:-1]}" alt="{html.escape(graph.alt, quote=True)}" '
+                             f'width="800"></p>', subtype="html")
+        html_part = mail.get_body(("html",))
+        assert isinstance(html_part, EmailMessage)
+        html_part.add_related(graph.png, "image", "png", cid=cid, filename=graph.filename)
+        return mail
+
+    async def attach_graph(self, reference: str, address: str, graph: Graph) -> None:
+        """Send the graph as a reply to the page whose Message-ID is `reference`; raises AttachFailed."""
+        result = await self._send(self.build_graph(reference, address, graph))
+        if result is not None:
+            raise AttachFailed(result.reason, retryable=isinstance(result, Retryable))
+
+    async def _send(self, mail: EmailMessage) -> Retryable | Permanent | None:
         cfg = self._config
         try:
             await aiosmtplib.send(
@@ -69,6 +99,13 @@ class EmailNotifier:
         except Exception as exc:  # classified, never raised: the outbox decides what happens next
             result = classify_smtp_error(exc)
             log.warning("smtp delivery failed (%s): %s", result.outcome, result.reason)
+            return result
+        return None
+
+    async def notify(self, msg: Message) -> DeliveryResult:
+        mail = self.build(msg)
+        result = await self._send(mail)
+        if result is not None:
             return result
         # the first mail's Message-ID is what later updates thread on
         return Delivered(msg.previous_reference or str(mail["Message-ID"]))

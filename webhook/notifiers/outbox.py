@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 CALL_TIMEOUT = SEND_TIMEOUT.total_seconds()
 #: Deliveries one drain call attempts at most (the service loop calls again while there is more).
 MAX_JOBS_PER_DRAIN = 5000
+#: (incident id, channel, address, reference): a channel's first page of an incident was recorded as delivered.
+FirstPage = Callable[[int, str, str, str], None]
 #: Finished deliveries are recorded together: when a lane's worth have finished, no send is in flight, or
 #: this many seconds after the first of them finished (well inside the claim lease).
 FLUSH_WITHIN = 0.1
@@ -49,8 +51,9 @@ class Outbox:
     def __init__(self, db: Database, cfg: DeliveryConfig, notifiers: Mapping[Channel, Notifier],
                  routing_keys: Mapping[str, SecretStr], clock: Callable[[], datetime], worker_id: str,
                  group_members: outbox_repo.GroupMembers, public_url: str = "",
-                 rnd: random.Random | None = None) -> None:
+                 rnd: random.Random | None = None, on_first_page: FirstPage | None = None) -> None:
         self._db, self._cfg, self._notifiers, self._keys = db, cfg, notifiers, routing_keys
+        self._on_first_page = on_first_page
         self._members = group_members
         self._clock, self.worker_id, self._public_url = clock, worker_id, public_url
         self._rnd = rnd or random.Random()
@@ -106,6 +109,16 @@ class Outbox:
         except Exception as exc:  # a notifier bug must not stop the loop; classified retryable, logged loudly
             log.exception("notifier %s raised", r["channel"])
             return Retryable(f"{type(exc).__name__}")
+
+    def _first_pages(self, kept: list[outbox_repo.Outcome]) -> None:
+        """Tell the graph follow-ups about first pages now recorded (their reference is what a graph joins)."""
+        if self._on_first_page is None:
+            return
+        for o in kept:
+            r = o.job.row
+            if o.outcome == "delivered" and r["kind"] == "trigger" and r["incident_id"] is not None \
+                    and not r["group_key"] and not o.job.previous_reference and o.reference:
+                self._on_first_page(int(r["incident_id"]), str(r["channel"]), str(r["address"]), o.reference)
 
     def _observe(self, kept: list[outbox_repo.Outcome]) -> None:
         now = self._clock()
@@ -295,6 +308,7 @@ class _Drain:
         box = self.box
         kept, follow_ups = await box._db.write(outbox_repo.complete, done, box._clock(), box.worker_id)
         box._observe(kept)
+        box._first_pages(kept)  # after the commit: a graph never holds back the page or its record
         if follow_ups:
             self.dry.clear()  # a fallback or late update was written, due now
 

@@ -14,6 +14,8 @@ from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from webhook.graphs.followup import AttachFailed
+from webhook.graphs.maker import Graph
 from webhook.notifiers.base import (
     Delivered,
     DeliveryResult,
@@ -180,6 +182,22 @@ class SlackNotifier:
             except Exception as exc:  # the page is out; a lost thread line must not make the outbox re-page
                 log.warning("slack thread reply failed: %s", classify_slack_error(exc).reason)
         return Delivered(reference)
+
+    async def attach_graph(self, reference: str, address: str, graph: Graph) -> None:
+        """The incident's graph into its message's thread: slack-sdk's files_upload_v2, Slack's three-step
+        external upload (files.getUploadURLExternal, the bytes to the upload URL, files.completeUploadExternal
+        with channel_id and thread_ts). Raises AttachFailed, classified like a delivery."""
+        try:
+            channel, ts = decode_reference(reference)
+        except ValueError as exc:
+            raise AttachFailed(str(exc), retryable=False) from exc
+        try:
+            await self._client.files_upload_v2(channel=channel, thread_ts=ts, file=graph.png,
+                                               filename=graph.filename, title=graph.title[:250],
+                                               alt_txt=graph.alt[:1000])
+        except Exception as exc:  # SlackRequestError (the upload step) included: classified, re-raised as ours
+            result = classify_slack_error(exc)
+            raise AttachFailed(result.reason, retryable=isinstance(result, Retryable)) from exc
 
     async def _approval(self, msg: Message) -> DeliveryResult:
         """In the incident message's thread when there is one (its reference stays the incident's), else new."""
