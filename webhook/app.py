@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook import __version__, metrics
 from webhook.api import alertmanager, console, health, incidents, remediation, report, schedules, slack, twilio
+from webhook.api import windows as windows_api
 from webhook.api.limits import ApiGuard
 from webhook.auth import Credentials, resolve_credentials
 from webhook.clock import Clock, utcnow
@@ -164,6 +165,7 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
     app.include_router(remediation.router)
     app.include_router(console.router)
     app.include_router(report.router)
+    app.include_router(windows_api.router)
     return app
 
 

@@ -6,10 +6,14 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from webhook import __version__
 from webhook.config import TocsinConfig, load_config
 from webhook.yamlpos import ConfigError
+
+if TYPE_CHECKING:
+    from webhook.incidents.actions import ActionHook
 
 
 def _load(path: str, **server: object) -> TocsinConfig:
@@ -93,6 +97,13 @@ def cmd_runbook(argv: list[str]) -> int:
     return rc
 
 
+def _window_release(cfg: TocsinConfig) -> ActionHook:
+    """What `tocsin window end` tells: the escalation, whose steps held by the window become due at once."""
+    from webhook.escalation.service import Escalation
+
+    return Escalation(cfg, "cli")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tocsin", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -114,11 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     from webhook.oncall import cli as oncall_cli
     from webhook.report import cli as report_cli
     from webhook.trend import cli as trend_cli
+    from webhook.windows import cli as windows_cli
 
     route_cli.add_commands(sub)
     oncall_cli.add_commands(sub)
     trend_cli.add_commands(sub)
     report_cli.add_commands(sub)
+    windows_cli.add_commands(sub, release=_window_release)
     v = sub.add_parser("version", help="print the version")
     v.set_defaults(fn=lambda _a: print(f"tocsin {__version__}") or 0)
     sub.add_parser("runbook", help="runbook tools: validate, plan, test, schema (see `tocsin runbook -h`)",

@@ -15,6 +15,9 @@ from webhook.graphs.maker import GraphMaker, NoGraph
 from webhook.incidents import actions, queries
 from webhook.incidents.model import NotFound, TransitionError
 from webhook.store.db import StorageUnavailable
+from webhook.windows import ops as window_ops
+from webhook.windows import repo as window_repo
+from webhook.windows.spec import SpecError
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
@@ -65,8 +68,11 @@ async def list_incidents(
 
 @router.get("/incidents/{incident_id}", summary="One incident with its alerts and timeline")
 async def get_incident(incident_id: int, svc: ServiceDep, _actor: ActorDep) -> dict[str, Any]:
+    now = svc.clock()
     try:
-        return await svc.db.read(queries.get_incident, incident_id)
+        found = await svc.db.read(queries.get_incident, incident_id)
+        covering = await svc.db.read(window_repo.covering_incident, incident_id, now)
+        return {**found, "windows": [w.to_json(now) for w in covering]}  # maintenance windows active for it
     except NotFound as exc:
         raise HTTPException(404, f"incident {incident_id} not found") from exc
     except StorageUnavailable as exc:
@@ -136,3 +142,29 @@ async def snooze(incident_id: int, body: SnoozeBody, svc: ServiceDep, who: Respo
         until = svc.clock() + delta
     return await _act(svc, incident_id, "snooze", who, body.note, until)
 
+
+class SilenceBody(ActionBody):
+    duration: str = Field("2h", description="how long the window on the incident's key labels lasts, e.g. 2h")
+
+
+@router.post("/incidents/{incident_id}/ack-and-silence",
+             summary="Acknowledge, and set a maintenance window on the incident's key labels (docs/windows.md)")
+async def ack_and_silence(incident_id: int, svc: ServiceDep, who: ResponderDep,
+                          body: SilenceBody | None = None) -> dict[str, Any]:
+    body = body or SilenceBody()
+    now = svc.clock()
+    try:
+        res, window = await svc.db.write(window_ops.ack_and_silence, incident_id, who, now, body.duration,
+                                         body.note, svc.hooks)
+    except SpecError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except NotFound as exc:
+        raise HTTPException(404, f"incident {incident_id} not found") from exc
+    except TransitionError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except StorageUnavailable as exc:
+        raise HTTPException(503, "storage unavailable") from exc
+    if res.get("first_ack"):
+        metrics.INCIDENT_TIME_TO_ACK.labels("all").observe((now - res["opened_at"]).total_seconds())
+    return {"id": incident_id, "state": res["state"], "changed": res["changed"], "by": who,
+            "window": window.to_json(now)}

@@ -10,6 +10,7 @@ from webhook.clock import parse_at
 from webhook.config import load_config
 from webhook.escalation.policy import defer, offset
 from webhook.escalation.routing import route
+from webhook.windows.cli import route_check
 
 
 def cmd_route_test(args: argparse.Namespace) -> int:
@@ -25,6 +26,9 @@ def cmd_route_test(args: argparse.Namespace) -> int:
     if not matches:
         print("no route matches: nobody is notified")
         return 1
+    covered = route_check(cfg, labels, at)  # maintenance windows in the database (docs/windows.md)
+    if covered:
+        print(covered)
     for m in matches:
         policy = cfg.escalation.policy(m.policy)
         print(f"policy {policy.name} (route {m.path})")

@@ -18,6 +18,8 @@ from webhook.incidents.queries import incident_rows
 from webhook.incidents.timeline import add_events
 from webhook.notifiers.outbox_repo import delivery_row, insert_deliveries
 from webhook.store.db import Connection
+from webhook.windows import repo as windows_repo
+from webhook.windows.model import hold as window_hold
 
 #: Which channels learn about a state change of an incident they were paged about (voice never: no calls for news).
 STATE_CHANNELS = {
@@ -98,8 +100,8 @@ class Escalation:
             self.state_updates(conn, incident_id, "update", now, "snooze ended")
         elif action == "reopen":  # a runbook that needs a human re-opened an incident resolved while it worked
             self._reopen(conn, incident_id, now, reason="remediation")
-        elif action == "page":  # remediation on the incident needs a human now: held steps are due at once
-            repo.release_held(conn, incident_id, now)
+        elif action in ("page", "window_ended"):  # a human is needed now (remediation), or a maintenance window
+            repo.release_held(conn, incident_id, now)  # was ended early: held steps are due at once
         self.kick()
 
     def _settle(self, conn: Connection, incident_id: int, kind: str, now: datetime) -> None:
@@ -215,10 +217,21 @@ class Escalation:
         incs = incident_rows(conn, {s["incident_id"] for s in due})
         fired, steps, pages, events = [], [], [], []
         planned: set[str] = set()  # idempotency keys of the deliveries written by this call (storm summaries)
+        windows = windows_repo.current(conn, now)  # maintenance windows (docs/windows.md), read once per call
         for s in due:
             run, inc = runs[s["run_id"]], incs[s["incident_id"]]
             if inc["state"] != "triggered" or run["state"] != "active":
                 repo.mark_step(conn, s["id"], "cancelled", now)
+                continue
+            # a maintenance window someone set: no page now, the step fires when it ends (checked before the
+            # remediation hold: a run's hold may end first, and the step must then wait for the window anyway)
+            covered = window_hold(windows, inc["labels"] or {}, now) if windows else None
+            if covered is not None:
+                w, end = covered.window, covered.until
+                repo.hold_step(conn, s["id"], end)
+                events.append((inc["id"], now, "window_held", {
+                    "policy": run["policy"], "step": s["step_index"] + 1, "until": end.isoformat(), "window": w.id,
+                    "note": f"held by maintenance window {w.describe()} until {end.isoformat()}"}))
                 continue
             held_until = self.holds.held_until
             until = held_until(conn, inc["id"], now) if held_until is not None else None

@@ -26,8 +26,8 @@ def escalation_holds(cfg: RemediationConfig, on_work: Callable[[], None] | None 
     called (on the database thread) when a step made requests due: it wakes the remediation worker."""
     if not cfg.enabled:
         return Holds()
-    if cfg.trigger != "escalation_step":
-        return Holds(held_until=requests.held_until)
+    # step_reached also with trigger `incident_opened`: the requests of an incident opened inside a maintenance
+    # window wait for its first step (held until the window ends); without waiting requests it changes nothing
 
     def step_reached(conn: Connection, incident_id: int, step: int, now: datetime) -> int:
         due = requests.escalation_step_reached(conn, incident_id, step, now)

@@ -14,6 +14,8 @@ from webhook.escalation import repo as escalation_repo
 from webhook.incidents.events import BatchResult
 from webhook.remediation import run_requests as requests
 from webhook.store.db import Connection
+from webhook.windows import repo as windows_repo
+from webhook.windows.model import Window, active_for, hold
 
 
 def with_holds(cfg: RemediationConfig, runbooks: list[Runbook]) -> list[tuple[str, Any]]:
@@ -21,6 +23,23 @@ def with_holds(cfg: RemediationConfig, runbooks: list[Runbook]) -> list[tuple[st
     cap = cfg.hold_escalation_for
     return [(r.id, min(r.safety.hold_escalation_for, cap) if cap is not None else r.safety.hold_escalation_for)
             for r in runbooks]
+
+
+def defer_for_window(conn: Connection, request_id: int, incident_id: int, runbook_id: str, labels: dict[str, str],
+                     now: datetime) -> bool:
+    """Just before a claimed request starts its run: if a maintenance window covers the incident now (created
+    after the incident opened), the run does not start; the request waits for the escalation's next step, which
+    the window holds until its end. Steps its hold deferred beyond the window are due at the window's end instead
+    (the hold is gone: the page must not wait for a run that did not start). True when deferred."""
+    windows = windows_repo.current(conn, now)
+    covering, found = active_for(windows, labels, now), hold(windows, labels, now)
+    if not covering or found is None or not requests.wait_for_step(conn, request_id, 1):
+        return False
+    escalation_repo.reschedule_held(conn, incident_id, found.until)
+    note = f"runbook {runbook_id} not started: maintenance window {covering[0].describe()}"
+    requests.add_timeline(conn, incident_id, now, "remediation_not_started", "tocsin",
+                          {"runbook": runbook_id, "window": covering[0].id, "note": note})
+    return True
 
 
 class RemediationRequests:
@@ -47,7 +66,10 @@ class RemediationRequests:
         the fix did not hold, and the held escalation steps are due now (no run starts for a join, so without
         this the re-fire would be absorbed silently until the grace ended)."""
         step = self.cfg.trigger_step if self.cfg.trigger == "escalation_step" else None
-        added = requests.add_requests(conn, result.opened_rows, self._matching, now, step)
+        opened, quiet = self._split(conn, result.opened_rows, now) if step is None else (result.opened_rows, {})
+        added = requests.add_requests(conn, opened, self._matching, now, step)
+        if quiet:
+            self._wait_for_window(conn, quiet, now)
         if result.resolved:
             requests.cancel_requests_of(conn, (iid for iid, _, _ in result.resolved))
         refired = set(result.joined) | set(result.reopened)
@@ -55,6 +77,33 @@ class RemediationRequests:
             escalation_repo.release_held(conn, iid, now)
         if added and step is None and self.on_work is not None:
             self.on_work()
+
+    def _split(self, conn: Connection, rows: dict[int, dict[str, Any]], now: datetime,
+               ) -> tuple[dict[int, dict[str, Any]], dict[int, tuple[dict[str, Any], Window]]]:
+        """The opened incidents whose runs may start now, and those a maintenance window covers (with it)."""
+        windows = windows_repo.current(conn, now) if rows and self.runbooks else []
+        if not windows:
+            return rows, {}
+        free, quiet = {}, {}
+        for iid, a in rows.items():
+            covering = active_for(windows, dict(a["labels"]), now)
+            if covering:
+                quiet[iid] = (a, covering[0])
+            else:
+                free[iid] = a
+        return free, quiet
+
+    def _wait_for_window(self, conn: Connection, quiet: dict[int, tuple[dict[str, Any], Window]],
+                         now: datetime) -> None:
+        """No run starts while a maintenance window covers the incident (docs/windows.md): its requests wait for
+        the first escalation step, which the window holds until its end; if the incident still fires then, the
+        page goes out and the run starts with it. The timeline says so per runbook."""
+        requests.add_requests(conn, {iid: a for iid, (a, _) in quiet.items()}, self._matching, now, 1)
+        for iid, (a, w) in quiet.items():
+            for runbook_id, _hold in self._matching(dict(a["labels"])):
+                note = f"runbook {runbook_id} not started: maintenance window {w.describe()}"
+                requests.add_timeline(conn, iid, now, "remediation_not_started", "tocsin",
+                                      {"runbook": runbook_id, "window": w.id, "note": note})
 
     def on_action(self, conn: Connection, incident_id: int, action: str, actor: str, now: datetime,
                   detail: dict[str, Any]) -> None:

@@ -92,6 +92,13 @@ def cancel_claimed(conn: Connection, request_id: int, reason: str) -> None:
         state=CANCELLED, hold_until=None, error=reason[:2000]))
 
 
+def wait_for_step(conn: Connection, request_id: int, step: int) -> bool:
+    """A claimed request whose incident a maintenance window covers now: instead of starting, it waits for the
+    escalation to reach `step` (which the window holds until its end), and no longer holds the escalation."""
+    return bool(conn.execute(update(requests).where(requests.c.id == request_id, requests.c.state == CLAIMED).values(
+        state=WAITING, trigger_step=step, hold_until=None, claimed_at=None, claimed_by=None)).rowcount)
+
+
 def claim_requests(conn: Connection, now: datetime, worker: str, limit: int, lease: timedelta) -> list[RunRequest]:
     """Due requests, and claimed ones whose worker died (the run's idempotency key makes a retry safe)."""
     q = select(requests).where(or_(

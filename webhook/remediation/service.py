@@ -27,7 +27,7 @@ from webhook.incidents.events import Hooks
 from webhook.incidents.model import OPEN_STATES, TransitionError
 from webhook.remediation import run_requests as requests
 from webhook.remediation.adapters import HttpCaller, RemediationMetrics
-from webhook.remediation.requests import RemediationRequests
+from webhook.remediation.requests import RemediationRequests, defer_for_window
 from webhook.remediation.run_store import SqlRunStore, decide_approval_once, run_pk, waiting_runs_of_resolved_incidents
 from webhook.store.db import Connection, Database, StorageUnavailable
 from webhook.wakeup import WakeUp
@@ -110,6 +110,9 @@ class Remediation:
                 why = f"incident {req.incident_id} is {state[0] if state else 'gone'}: no run needed"
                 await self.db.write(requests.cancel_claimed, req.id, why)
                 return None
+            if await self.db.write(defer_for_window, req.id, req.incident_id, req.runbook_id, req.labels,
+                                   self.clock()):
+                return None  # a maintenance window covers the incident: the run waits for its end
             run = await self.engine.start(runbook, alert, incident_id=str(req.incident_id),
                                           triggered_by=f"incident {req.incident_id}")
         await self.db.write(requests.finish_request, req.id, run.id)

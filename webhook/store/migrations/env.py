@@ -10,6 +10,7 @@ from webhook.notifiers import tables as _notifiers  # noqa: F401
 from webhook.reconcile import tables as _reconcile  # noqa: F401
 from webhook.remediation import tables as _remediation  # noqa: F401
 from webhook.store.metadata import metadata
+from webhook.windows import tables as _windows  # noqa: F401
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:
