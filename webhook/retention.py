@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 
 from webhook.escalation.tables import escalation_runs, escalation_steps
-from webhook.incidents.tables import alerts, incident_events, incident_feedback, incidents, receipts
+from webhook.incidents.tables import alert_journal, alerts, incident_events, incident_feedback, incidents, receipts
 from webhook.notifiers.tables import deliveries
 from webhook.remediation.tables import remediation_requests
 from webhook.store.db import Connection, Database, StorageUnavailable
@@ -43,6 +43,10 @@ def prune(conn: Connection, before: datetime, limit: int = CHUNK, fence: Fence |
         for table in (escalation_runs, deliveries, remediation_requests, incident_events, incident_feedback, alerts):
             conn.execute(delete(table).where(table.c.incident_id.in_(ids)))
         conn.execute(delete(incidents).where(incidents.c.id.in_(ids)))
+    # the alert journal goes by age, like receipts (its rows refer to no row: episodes by fingerprint and time)
+    conn.execute(delete(alert_journal).where(alert_journal.c.id.in_(
+        select(alert_journal.c.id).where(alert_journal.c.at < before).order_by(alert_journal.c.id).limit(limit * 20)
+        .scalar_subquery())))
     conn.execute(delete(receipts).where(receipts.c.id.in_(
         select(receipts.c.id).where(receipts.c.received_at < before).limit(limit).scalar_subquery())))
     return len(ids)

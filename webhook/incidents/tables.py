@@ -99,3 +99,24 @@ incident_feedback = Table(
     Column("at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("incident_id", "person", name="pk_incident_feedback"),
 )
+
+#: The journal of alert deliveries that changed something (every decision but a repeat), in arrival order: what
+#: `tocsin replay` feeds through a candidate policy (docs/replay.md). Repeats (repeat_interval, the HA peer's copy,
+#: retries) change nothing and are only counted on the episode. Compact: labels and the generator URL are the
+#: episode's (alerts, by fingerprint and startsAt); annotations only for an update (they changed). Retention deletes
+#: it by age.
+alert_journal = Table(
+    "alert_journal", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    #: the ingest transaction's time (one batch: one `at`, rows in arrival order by id)
+    Column("at", UTCDateTime, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("ends_at", UTCDateTime),
+    #: the decision (webhook.incidents.model.Reason) and the incident it touched, if any
+    Column("reason", String(16), nullable=False),
+    Column("incident_id", Id),
+    Column("annotations", Json),
+    Index("ix_alert_journal_at", "at"),
+)

@@ -74,6 +74,8 @@ _INCIDENT_TYPES = ("bigint", "text", "jsonb", "text", "text", "text", "jsonb", "
 _ALERT_TYPES = ("text", "timestamptz", "text", "jsonb", "jsonb", "timestamptz", "text", "bigint", "timestamptz",
                 "timestamptz", "int")
 
+_JOURNAL_TYPES = ("timestamptz", "text", "timestamptz", "text", "timestamptz", "text", "bigint", "jsonb")
+
 _EVENT_KIND = {Reason.JOIN: "alert_joined", Reason.RESOLVE: "alert_resolved", Reason.FLAP: "flapping",
                Reason.FLAP_HOLD: "resolve_pending", Reason.RESOLVE_INCIDENT: "resolved"}
 
@@ -115,6 +117,8 @@ class IngestBatch:
         self.recent_by_key: dict[str, int] = {}
         self.events: list[tuple[int, str, dict[str, Any]]] = []
         self.receipts: list[tuple[Any, ...]] = []
+        #: (alert, reason, incident id) of every decision but a repeat, in arrival order (the alert journal)
+        self.journal: list[tuple[PreparedAlert, str, int | None]] = []
         self._top = 0
         self._ids: list[int] = []
         self._want = 0
@@ -173,6 +177,8 @@ class IngestBatch:
             d = decide_resolved(episode, self.incs[own].snap if own is not None else None, self.now, self.flap)
         self.result.reasons[d.reason.value] += 1
         inc_id = self._apply_incident(a, d, episode)
+        if d.reason is not Reason.REPEAT:
+            self.journal.append((a, d.reason.value, inc_id))
         if inc_id is not None:
             touched.add(inc_id)
         self._apply_episode(a, d, pair, row, inc_id)
@@ -294,6 +300,11 @@ class IngestBatch:
                              " VALUES (?, ?, ?, ?, ?)",
                              [(i, now, kind, "alertmanager", js(detail)) for i, kind, detail in self.events],
                              ("bigint", "timestamptz", "text", "text", "jsonb")))
+        out.append(Statement("INSERT INTO alert_journal (at, fingerprint, starts_at, status, ends_at, reason,"
+                             " incident_id, annotations) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             [(now, a.fingerprint, dt(a.starts_at), a.status, dt(a.ends_at), reason, inc_id,
+                               a.annotations_json if reason == "update" else None)
+                              for a, reason, inc_id in self.journal], _JOURNAL_TYPES))
         out.append(Statement("INSERT INTO webhook_receipts (received_at, receiver, group_key, status, alerts,"
                              " truncated_alerts) VALUES (?, ?, ?, ?, ?, ?)", [(now, *row) for row in self.receipts],
                              ("timestamptz", "text", "text", "text", "int", "int")))

@@ -74,6 +74,13 @@ def _utc(value: datetime) -> datetime:
 _KEYS: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[str, str]] = {}
 
 
+def prepared_alert(fingerprint: str, starts_at: datetime, status: str, labels: dict[str, str],
+                   annotations: dict[str, str], ends_at: datetime | None, generator_url: str,
+                   cfg: TocsinConfig) -> PreparedAlert:
+    """An alert as stored (the alert journal) prepared again under `cfg` (its grouping may differ): the replay."""
+    return _prepared(fingerprint, starts_at, status, labels, annotations, ends_at, generator_url, cfg)
+
+
 def _prepared(fingerprint: str, starts_at: datetime, status: str, labels: dict[str, str],
               annotations: dict[str, str], ends_at: datetime | None, generator_url: str,
               cfg: TocsinConfig) -> PreparedAlert:

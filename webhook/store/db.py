@@ -180,6 +180,10 @@ class Database:
         """Synchronous write transaction (the ingest process's loop, the CLI, tests)."""
         return self._tx(True, fn, *args, **kwargs)
 
+    def run_read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Synchronous read transaction (the CLI's reports and replays; it must not write)."""
+        return self._tx(False, fn, *args, **kwargs)
+
     async def write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run fn(conn, ...) in one write transaction on a writer thread; commit on return."""
         loop = asyncio.get_running_loop()

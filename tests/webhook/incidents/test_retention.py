@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from tests.support.harness import make_config
 from tests.support.payloads import alert, payload
 from webhook.incidents import actions
-from webhook.incidents.tables import alerts, incident_events, incident_feedback, incidents, receipts
+from webhook.incidents.tables import alert_journal, alerts, incident_events, incident_feedback, incidents, receipts
 from webhook.ingest.batch import ingest_batch
 from webhook.ingest.prepare import decode
 from webhook.report.repo import set_feedback
@@ -51,12 +51,15 @@ async def test_old_resolved_history_is_deleted_and_the_rest_kept(db_url: str, tm
         for i in ids:  # "was this actionable?" answers go with their incident
             db.run_write(set_feedback, i, "alice", True, "api", T0 + timedelta(days=302))
         before = (_count(db, incidents), _count(db, alerts), _count(db, incident_events), _count(db, receipts))
+        journal = _count(db, alert_journal)
+        assert journal == 4  # every delivery above changed something: journaled (repeats would not be)
         now = T0 + timedelta(days=500)
         assert await Retention(db, timedelta(0)).tick(now) == 0  # 0: keep everything
         assert await Retention(db, timedelta(days=400)).tick(now) == 1
         assert _count(db, incidents) == before[0] - 1
         assert _count(db, alerts) < before[1] and _count(db, incident_events) < before[2]
         assert _count(db, incident_feedback) == _count(db, incidents) == len(ids) - 1
+        assert _count(db, alert_journal) == 1  # by age: only the recent alert's delivery is left
         with db.engine.connect() as conn:
             left = sorted(r.state for r in conn.execute(select(incidents.c.state)))
         assert "triggered" in left  # the open incident stays, however old
