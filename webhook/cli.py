@@ -1,4 +1,4 @@
-"""The `tocsin` command: serve, check, db upgrade, version, runbook, route, oncall, trend, report."""
+"""The `tocsin` command: serve, check, db upgrade, version, runbook, route, oncall, trend, report, replay, window."""
 
 from __future__ import annotations
 
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(fn=cmd_db)
     from webhook.escalation import cli as route_cli
     from webhook.oncall import cli as oncall_cli
+    from webhook.replay import cli as replay_cli
     from webhook.report import cli as report_cli
     from webhook.trend import cli as trend_cli
     from webhook.windows import cli as windows_cli
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     oncall_cli.add_commands(sub)
     trend_cli.add_commands(sub)
     report_cli.add_commands(sub)
+    replay_cli.add_commands(sub)
     windows_cli.add_commands(sub, release=_window_release)
     v = sub.add_parser("version", help="print the version")
     v.set_defaults(fn=lambda _a: print(f"tocsin {__version__}") or 0)

@@ -20,6 +20,7 @@ import requests
 from numpy.typing import NDArray
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
+from urllib3.util.retry import Retry
 
 from webhook.config.prometheus import PrometheusConfig
 
@@ -65,7 +66,10 @@ class History:
         session = self._session or requests.Session()
         if self.cfg.ca_file is not None:
             session.verify = str(self.cfg.ca_file)
+        # no retries inside a query (the client's default: 3, with back-off, ~6 s before an unreachable Prometheus
+        # fails): the callers retry on their own schedule (the next forecast round, the graph's attempts)
         return PrometheusConnect(url=self.cfg.url.rstrip("/"), headers=headers, session=session,
+                                 retry=Retry(total=0, raise_on_status=False),
                                  timeout=max(1, math.ceil(self.cfg.timeout.total_seconds())))
 
     def range_sync(self, query: str, start: datetime, end: datetime, step: timedelta) -> list[RangeSeries]:

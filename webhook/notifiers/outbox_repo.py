@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from webhook.incidents.queries import incident_rows
-from webhook.incidents.tables import alerts
+from webhook.incidents.tables import alerts, incidents
 from webhook.incidents.timeline import add_events
 from webhook.notifiers.base import GroupSummary
 from webhook.notifiers.messages import summarize
@@ -110,6 +110,40 @@ def claim(conn: Connection, now: datetime, worker: str, lease: timedelta, limit:
         j.row["attempts"] += 1
         j.row["claimed_by"], j.row["claimed_until"] = worker, now + lease
     return jobs
+
+
+def settle_due(conn: Connection, now: datetime, members: GroupMembers, limit: int = 10_000) -> int:
+    """Every due delivery recorded as a send that succeeded at `now`, without building or sending its message:
+    the what-if replay (docs/replay.md), where nothing may be sent. The same rows are cancelled as claim() cancels
+    (a page about an incident acknowledged meanwhile, a storm summary with no member left); claiming and
+    completing at one instant leaves no room for complete()'s late updates, and nothing fails, so no fallback.
+    Returns how many rows it settled."""
+    d = deliveries.c
+    rows = [dict(r._mapping) for r in conn.execute(
+        select(d.id, d.kind, d.incident_id, d.group_key).where(d.status == "pending", d.next_attempt_at <= now)
+        .order_by(d.next_attempt_at, d.id).limit(limit))]
+    if not rows:
+        return 0
+    ids = sorted({r["incident_id"] for r in rows if r["incident_id"] is not None})
+    incs = {i: {"state": s} for i, s in conn.execute(select(incidents.c.id, incidents.c.state)
+                                                     .where(incidents.c.id.in_(ids)))} if ids else {}
+    groups = _groups(conn, {(r["group_key"], r["kind"] == "storm_summary") for r in rows if r["group_key"]},
+                     members)
+    sent: list[int] = []
+    dropped: list[int] = []
+    for r in rows:
+        if r["group_key"]:
+            wanted = bool(groups[(r["group_key"], r["kind"] == "storm_summary")][0])
+        else:
+            wanted = _still_wanted(r, incs.get(r["incident_id"]) if r["incident_id"] is not None else None)
+        (sent if wanted else dropped).append(r["id"])
+    if dropped:
+        conn.execute(update(deliveries).where(deliveries.c.id.in_(dropped)).values(status="cancelled",
+                                                                                  finished_at=now))
+    if sent:
+        conn.execute(update(deliveries).where(deliveries.c.id.in_(sent)).values(
+            status="delivered", attempts=deliveries.c.attempts + 1, reference="replay", finished_at=now))
+    return len(rows)
 
 
 def renew(conn: Connection, job: Job, worker: str, now: datetime, lease: timedelta) -> bool:
