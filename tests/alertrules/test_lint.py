@@ -127,6 +127,8 @@ def _runbook_alertnames(doc: Any) -> set[str]:
 def test_every_alert_a_shipped_runbook_matches_exists(packs: list[Pack], repo: Path) -> None:
     names = {rule["alert"] for _, rule in alerts(packs)}
     for path in sorted((repo / "runbooks").glob("*.yaml")):
+        if "tocsin_preventive" in path.read_text():
+            continue  # answers Tocsin's own forecast incidents: tests/remediator/test_preventive_contract.py
         doc = yaml.safe_load(path.read_text())
         matched = _runbook_alertnames(doc.get("match") if isinstance(doc, dict) else None)
         assert matched <= names, f"{path.name} matches alerts no pack defines: {matched - names}"
