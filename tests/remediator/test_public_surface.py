@@ -20,8 +20,8 @@ remediator.durations: PATTERN parse_duration
 remediator.engine: Alert Engine
 remediator.events: EventKind RunEvent
 remediator.kube: ClusterAccess connect
-remediator.loader: load_runbooks
-remediator.matching: Matcher matches_all parse_matcher
+remediator.loader: RunbookError load_runbooks
+remediator.matching: Matcher Op matches_all parse_matcher
 remediator.prometheus: Prometheus
 remediator.records: ApprovalDecision ApprovalRecord AuditEntry Effects NewRun Outcome Phase RunRecord RunStatus
 remediator.records: StepOutcome StepRecord
