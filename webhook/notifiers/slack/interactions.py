@@ -100,8 +100,9 @@ class ApprovalClick:
     slack_user_id: str
 
 
-def parse_approval(form_body: bytes) -> ApprovalClick | None:
-    """The approval button of a verified interaction body; None for any other body (the incident parser's job)."""
+def _block_action(form_body: bytes, ids: tuple[str, ...]) -> tuple[dict[str, Any], str | None] | None:
+    """The first action with one of `ids` in a verified block_actions body, with the clicking user's id (None
+    when absent); None for any other body (another parser's job)."""
     try:
         (raw,) = parse_qs(form_body.decode("utf-8"), strict_parsing=True, max_num_fields=10)["payload"]
         payload = json.loads(raw)
@@ -113,14 +114,24 @@ def parse_approval(form_body: bytes) -> ApprovalClick | None:
     if not isinstance(actions, list):
         return None
     for action in actions:
-        if isinstance(action, dict) and action.get("action_id") in (ACTION_APPROVE, ACTION_REJECT):
-            found = _VALUE.match(str(action.get("value", "")))
+        if isinstance(action, dict) and action.get("action_id") in ids:
             user = payload.get("user")
             user_id = user.get("id") if isinstance(user, dict) else None
-            if found is None or not isinstance(user_id, str) or not _SLACK_ID.match(user_id):
-                raise InteractionError("approval without a valid run, step or user")
-            return ApprovalClick(action["action_id"] == ACTION_APPROVE, found[1], int(found[2]), user_id)
+            valid = isinstance(user_id, str) and _SLACK_ID.match(user_id) is not None
+            return action, user_id if valid else None
     return None
+
+
+def parse_approval(form_body: bytes) -> ApprovalClick | None:
+    """The approval button of a verified interaction body; None for any other body (the incident parser's job)."""
+    found = _block_action(form_body, (ACTION_APPROVE, ACTION_REJECT))
+    if found is None:
+        return None
+    action, user_id = found
+    value = _VALUE.match(str(action.get("value", "")))
+    if value is None or user_id is None:
+        raise InteractionError("approval without a valid run, step or user")
+    return ApprovalClick(action["action_id"] == ACTION_APPROVE, value[1], int(value[2]), user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,25 +145,14 @@ class FeedbackClick:
 
 def parse_feedback(form_body: bytes) -> FeedbackClick | None:
     """The feedback button of a verified interaction body; None for any other body."""
-    try:
-        (raw,) = parse_qs(form_body.decode("utf-8"), strict_parsing=True, max_num_fields=10)["payload"]
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError, KeyError):
+    found = _block_action(form_body, (ACTION_FEEDBACK_YES, ACTION_FEEDBACK_NO))
+    if found is None:
         return None
-    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
-        return None
-    actions = payload.get("actions")
-    if not isinstance(actions, list):
-        return None
-    for action in actions:
-        if isinstance(action, dict) and action.get("action_id") in (ACTION_FEEDBACK_YES, ACTION_FEEDBACK_NO):
-            value = str(action.get("value", ""))
-            user = payload.get("user")
-            user_id = user.get("id") if isinstance(user, dict) else None
-            if not re.fullmatch(r"\d{1,18}", value) or not isinstance(user_id, str) or not _SLACK_ID.match(user_id):
-                raise InteractionError("feedback without a valid incident or user")
-            return FeedbackClick(action["action_id"] == ACTION_FEEDBACK_YES, int(value), user_id)
-    return None
+    action, user_id = found
+    value = str(action.get("value", ""))
+    if not re.fullmatch(r"\d{1,18}", value) or user_id is None:
+        raise InteractionError("feedback without a valid incident or user")
+    return FeedbackClick(action["action_id"] == ACTION_FEEDBACK_YES, int(value), user_id)
 
 
 def _known_action(actions: object) -> dict[str, str]:
