@@ -63,15 +63,20 @@ ROUTE: dict[str, Any] = {"policy": "high", "routes": [
 ]}
 
 
+#: Vendor timeouts of the escalation tests: generous, so a loaded machine never turns a slow fake into a timeout, a
+#: retry and a second page (tests of timeouts set their own, see tests/webhook/notifiers).
+FAKE_TIMEOUT = 15
+
+
 def esc_config(db_url: str, tmp_path: Path, slack: FakeSlack, twilio: FakeTwilio, pagerduty: FakePagerDuty,
                smtp_port: int | None = None, **escalation: Any) -> TocsinConfig:
     channels: dict[str, Any] = {
         "slack": {"token": "xoxb-test-token", "signing_secret": SIGNING_SECRET, "base_url": slack.base_url,
-                  "timeout": 2},
+                  "timeout": FAKE_TIMEOUT},
         "twilio": {"account_sid": TEST_ACCOUNT_SID, "auth_token": TEST_AUTH_TOKEN, "from_number": TOCSIN_NUMBER,
-                   "public_url": PUBLIC, "base_url": twilio.url, "timeout": 2},
+                   "public_url": PUBLIC, "base_url": twilio.url, "timeout": FAKE_TIMEOUT},
         "pagerduty": {"services": {"platform": "pd-routing-key-platform"}, "base_url": pagerduty.base_url,
-                      "timeout": 2},
+                      "timeout": FAKE_TIMEOUT},
         "log_file": str(tmp_path / "outbox.jsonl"),
     }
     if smtp_port is not None:

@@ -112,37 +112,42 @@ def claim(conn: Connection, now: datetime, worker: str, lease: timedelta, limit:
     return jobs
 
 
+#: settle_due's statements, built once (the replay runs them thousands of times; building is most of their cost).
+_SETTLE_DUE = (select(deliveries.c.id, deliveries.c.kind, deliveries.c.incident_id, deliveries.c.group_key,
+                      incidents.c.state)
+               .select_from(deliveries.outerjoin(incidents, incidents.c.id == deliveries.c.incident_id))
+               .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= bindparam("now"))
+               .order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(bindparam("limit")))
+_SETTLE_CANCEL = (update(deliveries).where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+                  .values(status="cancelled", finished_at=bindparam("now")))
+_SETTLE_SENT = (update(deliveries).where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+                .values(status="delivered", attempts=deliveries.c.attempts + 1, reference="replay",
+                        finished_at=bindparam("now")))
+
+
 def settle_due(conn: Connection, now: datetime, members: GroupMembers, limit: int = 10_000) -> int:
     """Every due delivery recorded as a send that succeeded at `now`, without building or sending its message:
     the what-if replay (docs/replay.md), where nothing may be sent. The same rows are cancelled as claim() cancels
     (a page about an incident acknowledged meanwhile, a storm summary with no member left); claiming and
     completing at one instant leaves no room for complete()'s late updates, and nothing fails, so no fallback.
     Returns how many rows it settled."""
-    d = deliveries.c
-    rows = [dict(r._mapping) for r in conn.execute(
-        select(d.id, d.kind, d.incident_id, d.group_key).where(d.status == "pending", d.next_attempt_at <= now)
-        .order_by(d.next_attempt_at, d.id).limit(limit))]
+    rows = conn.execute(_SETTLE_DUE, {"now": now, "limit": limit}).all()
     if not rows:
         return 0
-    ids = sorted({r["incident_id"] for r in rows if r["incident_id"] is not None})
-    incs = {i: {"state": s} for i, s in conn.execute(select(incidents.c.id, incidents.c.state)
-                                                     .where(incidents.c.id.in_(ids)))} if ids else {}
-    groups = _groups(conn, {(r["group_key"], r["kind"] == "storm_summary") for r in rows if r["group_key"]},
-                     members)
+    groups = _groups(conn, {(r.group_key, r.kind == "storm_summary") for r in rows if r.group_key}, members)
     sent: list[int] = []
     dropped: list[int] = []
     for r in rows:
-        if r["group_key"]:
-            wanted = bool(groups[(r["group_key"], r["kind"] == "storm_summary")][0])
+        if r.group_key:
+            wanted = bool(groups[(r.group_key, r.kind == "storm_summary")][0])
         else:
-            wanted = _still_wanted(r, incs.get(r["incident_id"]) if r["incident_id"] is not None else None)
-        (sent if wanted else dropped).append(r["id"])
+            inc = {"state": r.state} if r.incident_id is not None and r.state is not None else None
+            wanted = _still_wanted({"kind": r.kind}, inc)
+        (sent if wanted else dropped).append(r.id)
     if dropped:
-        conn.execute(update(deliveries).where(deliveries.c.id.in_(dropped)).values(status="cancelled",
-                                                                                  finished_at=now))
+        conn.execute(_SETTLE_CANCEL, {"ids": dropped, "now": now})
     if sent:
-        conn.execute(update(deliveries).where(deliveries.c.id.in_(sent)).values(
-            status="delivered", attempts=deliveries.c.attempts + 1, reference="replay", finished_at=now))
+        conn.execute(_SETTLE_SENT, {"ids": sent, "now": now})
     return len(rows)
 
 
