@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= examples/tocsin.yaml
 
-.PHONY: venv sysdeps lint test test-fast soak test-ha run bench clean
+.PHONY: venv sysdeps lint test test-fast soak test-ha run bench clean screenshots
 
 $(STAMP): pyproject.toml
 	@bash scripts/pydeps.sh "$(PY)" "$(VENV)"
@@ -42,6 +42,10 @@ HA_SEEDS ?= 5
 HA_REPORT ?= var/ha-drill.md
 test-ha: venv sysdeps
 	TOCSIN_HA_SEEDS=$(HA_SEEDS) TOCSIN_HA_REPORT=$(HA_REPORT) $(BIN)/pytest -q -s -p no:cacheprovider tests/ha
+
+# The console's screenshots in docs/img (console-*.png), taken by its browser tests with realistic data.
+screenshots: venv sysdeps
+	TOCSIN_SCREENSHOTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/webhook/console/test_quality.py
 
 run: venv
 	$(BIN)/tocsin serve --config $(CONFIG) --dev

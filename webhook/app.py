@@ -15,9 +15,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook import __version__, metrics
 from webhook.api import alertmanager, console, health, incidents, remediation, report, schedules, slack, twilio
+from webhook.api import oidc as oidc_api
+from webhook.api import push as push_api
+from webhook.api import session as session_api
+from webhook.api import stream as stream_api
 from webhook.api import windows as windows_api
 from webhook.api.limits import ApiGuard
 from webhook.auth import Credentials, resolve_credentials
+from webhook.board.hub import Board, stream_settings
 from webhook.clock import Clock, utcnow
 from webhook.config import TocsinConfig
 from webhook.escalation.worker import EscalationWorker
@@ -28,14 +33,17 @@ from webhook.incidents.events import Hooks
 from webhook.ingest.process import ProcessIngestor
 from webhook.ingest.writer import Ingestor, IngestSink
 from webhook.prevention.worker import Forecaster
+from webhook.push.checks import push_findings
 from webhook.reconcile.worker import Reconciler
 from webhook.remediation.bridge import RemediationChannels, escalation_holds
 from webhook.remediation.service import Sleep, build_remediation
 from webhook.retention import Retention
 from webhook.service import Service, register_hooks
+from webhook.signin.service import SignIn
 from webhook.store.db import Database, StorageUnavailable
 from webhook.store.leader import Leadership
 from webhook.store.migrate import upgrade
+from webhook.windows.mirror import SilenceMirror
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +95,8 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
     and committed by a child process (webhook/ingest_proc.py; it uses the real clock).
     """
     creds = creds if creds is not None else resolve_credentials(cfg)
+    for finding in push_findings(cfg):  # docs/channels.md, Web Push
+        log.warning("config: %s", finding)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -124,7 +134,10 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
         svc.singletons.append(Retention(db, cfg.incidents.retention, fence=leader.holds_lock))
         svc.singletons += [Reconciler(cfg, db, hooks, fence=leader.holds_lock)] if cfg.reconcile.enabled else []
         svc.singletons += [Forecaster(cfg, db, hooks, fence=leader.holds_lock)] if cfg.prevention.enabled else []
+        svc.singletons += [SilenceMirror(cfg, db)] if cfg.windows.alertmanager_silences.enabled else []
         app.state.svc = svc
+        app.state.signin = signin = SignIn(cfg, db, clock)  # console sign-in (docs/console.md)
+        app.state.board = board = Board(db, stream_settings(cfg.console))  # live board streams (docs/console.md)
         ingestor.start()
         if isinstance(ingestor, ProcessIngestor):
             await ingestor.wait_ready()
@@ -138,11 +151,14 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
                               coalesce=True, id="tick")
             scheduler.start()
         try:
-            yield {}
+            with stream_api.closed_on_exit_signal(board):  # uvicorn waits for open streams: end them first
+                yield {}
         finally:
+            await board.aclose()
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             await ingestor.stop()
+            await signin.aclose()
             await escalation.close()
             if graphs is not None:
                 graphs.close()
@@ -166,6 +182,10 @@ def create_app(cfg: TocsinConfig, *, clock: Clock = utcnow, creds: Credentials |
     app.include_router(console.router)
     app.include_router(report.router)
     app.include_router(windows_api.router)
+    app.include_router(stream_api.router)
+    app.include_router(session_api.router)
+    app.include_router(oidc_api.router)
+    app.include_router(push_api.router)
     return app
 
 

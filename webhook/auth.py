@@ -13,7 +13,7 @@ from pathlib import Path
 from webhook.config import ApiScope, TocsinConfig
 from webhook.yamlpos import ConfigError, ConfigErrorItem
 
-ALL_SCOPES: frozenset[ApiScope] = frozenset({"read", "respond", "remediate", "approve"})
+ALL_SCOPES: frozenset[ApiScope] = frozenset({"read", "respond", "remediate", "approve", "windows", "schedules"})
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from webhook.escalation.tables import escalation_runs, escalation_steps
 from webhook.incidents.tables import alert_journal, alerts, incident_events, incident_feedback, incidents, receipts
 from webhook.notifiers.tables import deliveries
 from webhook.remediation.tables import remediation_requests
+from webhook.signin import repo as signin_repo
 from webhook.store.db import Connection, Database, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,15 @@ class Retention:
         self._next: datetime | None = None
 
     async def tick(self, now: datetime | None = None) -> int:
-        if now is None or not self.max_age or (self._next is not None and now < self._next):
+        if now is None or (self._next is not None and now < self._next):
             return 0
         self._next = now + self.every
+        try:  # expired sign-in codes and console sessions go whatever incidents.retention says
+            await self.db.write(signin_repo.purge, now)
+        except StorageUnavailable as exc:
+            log.warning("retention of sign-in sessions skipped: %s", exc)
+        if not self.max_age:
+            return 0
         total = 0
         try:
             while (n := await self.db.write(prune, now - self.max_age, CHUNK, self.fence)) == CHUNK:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -41,5 +42,20 @@ def test_dev_mode_with_the_example_config(tmp_path: Path) -> None:
         items = httpx.get(base + "/api/v1/incidents", headers={"Authorization": f"Bearer {api.group(1)}"}).json()
         assert len(items["incidents"]) == 1
         assert (tmp_path / "var/tocsin.db").exists()
+        # the console: no channel is configured, so in dev mode the sign-in code is in the server's log
+        assert httpx.post(base + "/api/v1/session/code", json={"name": "alice"}).status_code == 202
+        code = None
+        for _ in range(500):  # the code is sent in the background; bounded wait for its log line
+            found = re.search(r"DEV MODE sign-in code for alice: (\d+)", proc.log.read_text())
+            if found:
+                code = found.group(1)
+                break
+            time.sleep(0.02)
+        assert code is not None, proc.log.read_text()[-2000:]
+        signed = httpx.post(base + "/api/v1/session", json={"name": "alice", "code": code})
+        assert signed.status_code == 200 and signed.json()["person"]["name"] == "alice"
+        me = httpx.get(base + "/api/v1/session", cookies={"tocsin_session": signed.cookies["tocsin_session"]})
+        assert me.status_code == 200 and me.json()["csrf"] == signed.json()["csrf"]
+        assert httpx.get(base + "/console/").status_code == 200
     finally:
         proc.stop()

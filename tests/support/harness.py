@@ -24,7 +24,7 @@ def make_config(db_url: str, tmp_path: Path, **overrides: Any) -> TocsinConfig:
         "database": {"url": db_url},
         "auth": {"webhook": {"bearer_tokens": [WEBHOOK_TOKEN], "basic": {"username": "am", "password": "am-pass-123"}},
                  "api_tokens": [{"name": "alice", "token": API_TOKEN,
-                                  "scopes": ["read", "respond", "remediate", "approve"]}]},
+                                  "scopes": ["read", "respond", "remediate", "approve", "windows", "schedules"]}]},
     }
     for k, v in overrides.items():
         data[k] = {**data.get(k, {}), **v}

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 
+from webhook import metrics
 from webhook.config import TocsinConfig
 from webhook.config.oncall import Responder
 from webhook.incidents import actions as repo
@@ -16,7 +17,7 @@ from webhook.incidents.model import NotFound, TransitionError
 from webhook.incidents.queries import incident_rows
 from webhook.incidents.timeline import add_events
 from webhook.service import Service
-from webhook.store.db import Connection
+from webhook.store.db import Connection, StorageUnavailable
 
 MAX_ID = 2**63  # incident ids are BIGINT
 #: Why a callback was refused, as said to the person and written on the timeline.
@@ -89,3 +90,21 @@ def record_refusal(conn: Connection, incident_id: int, now: datetime, detail: di
         return False
     add_events(conn, [(incident_id, now, "action_refused", detail)])
     return True
+
+
+async def api_action(svc: Service, incident_id: int, action: str, who: str, note: str,
+                 until: datetime | None = None) -> dict[str, Any]:
+    """An ack, resolve or snooze through the API (token, session or push token): 404, 409, 503 as HTTP errors;
+    the answer every such endpoint gives."""
+    now = svc.clock()
+    try:
+        res = await svc.db.write(repo.act, incident_id, action, who, now, until, note, svc.hooks)
+    except NotFound as exc:
+        raise HTTPException(404, f"incident {incident_id} not found") from exc
+    except TransitionError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except StorageUnavailable as exc:
+        raise HTTPException(503, "storage unavailable") from exc
+    if res.get("first_ack"):
+        metrics.INCIDENT_TIME_TO_ACK.labels("all").observe((now - res["opened_at"]).total_seconds())
+    return {"id": incident_id, "state": res["state"], "changed": res["changed"], "by": who}

@@ -1,4 +1,5 @@
-"""Incident API: list, show with timeline, acknowledge, resolve, snooze."""
+"""Incident API: list (filters, search, urgency order), show with timeline, deliveries, runs and links; acknowledge,
+resolve, snooze, note, escalate now, reassign."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from webhook import metrics
+from webhook.api.common import api_action
 from webhook.api.deps import ActorDep, ResponderDep, ServiceDep
+from webhook.board import queries as board_queries
+from webhook.board.repo import MAX_NOTE, add_note
 from webhook.config.types import parse_duration
+from webhook.escalation import actions as manual
 from webhook.graphs.maker import GraphMaker, NoGraph
-from webhook.incidents import actions, queries
+from webhook.incidents import queries
 from webhook.incidents.model import NotFound, TransitionError
 from webhook.store.db import StorageUnavailable
 from webhook.windows import ops as window_ops
@@ -49,7 +54,7 @@ def _parse_labels(items: list[str]) -> dict[str, str]:
     return out
 
 
-@router.get("/incidents", summary="List incidents, newest first")
+@router.get("/incidents", summary="List incidents, newest first or by urgency")
 async def list_incidents(
     svc: ServiceDep, _actor: ActorDep,
     state: Annotated[list[Literal["triggered", "acknowledged", "snoozed", "resolved"]] | None, Query()] = None,
@@ -57,22 +62,40 @@ async def list_incidents(
     label: Annotated[list[str] | None, Query(description="name=value, repeatable")] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 100,
     before: Annotated[int | None, Query(description="page: only ids below this")] = None,
+    team: Annotated[list[str] | None, Query(max_length=50, description="the team label's value, repeatable")] = None,
+    q: Annotated[str | None, Query(max_length=queries.MAX_SEARCH,
+                                   description="case-insensitive text in title, summary or any label value")] = None,
+    sort: Annotated[Literal["newest", "urgency"], Query(description="newest first, or by urgency")] = "newest",
 ) -> dict[str, Any]:
-    f = queries.IncidentFilter(list(state) if state else None, severity, _parse_labels(label or []), limit, before)
+    if sort == "urgency" and before is not None:
+        raise HTTPException(422, "before pages the newest-first order only (sort=newest)")
+    if any(len(t) > 128 for t in team or []):
+        raise HTTPException(422, "a team name has at most 128 characters")
+    f = queries.IncidentFilter(list(state) if state else None, severity, _parse_labels(label or []), limit, before,
+                               teams=team, team_label=svc.cfg.escalation.noise.team_label, search=q or None,
+                               sort=sort)
     try:
+        marker = await svc.db.read(board_queries.top_marker)  # read first: a change after it is on the stream
         items = await svc.db.read(queries.list_incidents, f)
     except StorageUnavailable as exc:
         raise HTTPException(503, "storage unavailable") from exc
-    return {"incidents": items, "next_before": items[-1]["id"] if len(items) == limit else None}
+    more = len(items) == limit and sort == "newest"
+    return {"incidents": items, "next_before": items[-1]["id"] if more else None, "marker": marker}
 
 
-@router.get("/incidents/{incident_id}", summary="One incident with its alerts and timeline")
+@router.get("/incidents/{incident_id}",
+            summary="One incident with its alerts, timeline, pages and their delivery state, runbook runs, links")
 async def get_incident(incident_id: int, svc: ServiceDep, _actor: ActorDep) -> dict[str, Any]:
     now = svc.clock()
+    managers = svc.cfg.reconcile.alertmanagers
     try:
         found = await svc.db.read(queries.get_incident, incident_id)
         covering = await svc.db.read(window_repo.covering_incident, incident_id, now)
-        return {**found, "windows": [w.to_json(now) for w in covering]}  # maintenance windows active for it
+        deliveries = await svc.db.read(board_queries.incident_deliveries, incident_id, now)
+        runs = await svc.db.read(board_queries.incident_runs, incident_id)
+        links = await svc.db.read(board_queries.incident_links, found, str(managers[0]) if managers else None)
+        return {**found, "windows": [w.to_json(now) for w in covering],  # maintenance windows active for it
+                "deliveries": deliveries, "runs": runs, "links": links}
     except NotFound as exc:
         raise HTTPException(404, f"incident {incident_id} not found") from exc
     except StorageUnavailable as exc:
@@ -100,31 +123,15 @@ async def graph(incident_id: int, request: Request, svc: ServiceDep, _actor: Act
                              "Content-Disposition": f'inline; filename="{found.filename}"'})
 
 
-async def _act(svc: ServiceDep, incident_id: int, action: str, who: str, note: str,
-               until: datetime | None = None) -> dict[str, Any]:
-    now = svc.clock()
-    try:
-        res = await svc.db.write(actions.act, incident_id, action, who, now, until, note, svc.hooks)
-    except NotFound as exc:
-        raise HTTPException(404, f"incident {incident_id} not found") from exc
-    except TransitionError as exc:
-        raise HTTPException(409, str(exc)) from exc
-    except StorageUnavailable as exc:
-        raise HTTPException(503, "storage unavailable") from exc
-    if res.get("first_ack"):
-        metrics.INCIDENT_TIME_TO_ACK.labels("all").observe((now - res["opened_at"]).total_seconds())
-    return {"id": incident_id, "state": res["state"], "changed": res["changed"], "by": who}
-
-
 @router.post("/incidents/{incident_id}/ack", summary="Acknowledge: stops escalation")
 async def ack(incident_id: int, svc: ServiceDep, who: ResponderDep, body: ActionBody | None = None) -> dict[str, Any]:
-    return await _act(svc, incident_id, "ack", who, body.note if body else "")
+    return await api_action(svc, incident_id, "ack", who, body.note if body else "")
 
 
 @router.post("/incidents/{incident_id}/resolve", summary="Resolve by hand")
 async def resolve(incident_id: int, svc: ServiceDep, who: ResponderDep,
                   body: ActionBody | None = None) -> dict[str, Any]:
-    return await _act(svc, incident_id, "resolve", who, body.note if body else "")
+    return await api_action(svc, incident_id, "resolve", who, body.note if body else "")
 
 
 @router.post("/incidents/{incident_id}/snooze", summary="Snooze until a time or for a duration")
@@ -140,7 +147,7 @@ async def snooze(incident_id: int, body: SnoozeBody, svc: ServiceDep, who: Respo
         if delta <= timedelta(0) or delta > timedelta(days=30):
             raise HTTPException(422, "duration must be between 1s and 30d")
         until = svc.clock() + delta
-    return await _act(svc, incident_id, "snooze", who, body.note, until)
+    return await api_action(svc, incident_id, "snooze", who, body.note, until)
 
 
 class SilenceBody(ActionBody):
@@ -168,3 +175,80 @@ async def ack_and_silence(incident_id: int, svc: ServiceDep, who: ResponderDep,
         metrics.INCIDENT_TIME_TO_ACK.labels("all").observe((now - res["opened_at"]).total_seconds())
     return {"id": incident_id, "state": res["state"], "changed": res["changed"], "by": who,
             "window": window.to_json(now)}
+
+
+class NoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=MAX_NOTE)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("a note needs some text")
+        return v
+
+
+class EscalateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field("", max_length=500)
+
+
+class ReassignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(min_length=1, max_length=200, description="a responder name, schedule:<name> or team:<name>")
+
+
+def _refused(exc: Exception, incident_id: int) -> HTTPException:
+    if isinstance(exc, NotFound):
+        return HTTPException(404, f"incident {incident_id} not found")
+    if isinstance(exc, TransitionError):
+        return HTTPException(409, str(exc))
+    if isinstance(exc, manual.UnknownTarget):
+        return HTTPException(422, str(exc))
+    return HTTPException(503, "storage unavailable")
+
+
+@router.post("/incidents/{incident_id}/notes", status_code=201, summary="Add a note to the incident's timeline")
+async def note(incident_id: int, body: NoteBody, svc: ServiceDep, who: ResponderDep) -> dict[str, Any]:
+    now = svc.clock()
+    try:
+        event_id = await svc.db.write(add_note, incident_id, who, body.text, now)
+    except (NotFound, StorageUnavailable) as exc:
+        raise _refused(exc, incident_id) from exc
+    return {"id": event_id, "incident_id": incident_id, "kind": "note", "actor": who, "at": now.isoformat(),
+            "detail": {"text": body.text}}
+
+
+@router.post("/incidents/{incident_id}/escalate", summary="Escalate now: the next escalation step fires at once")
+async def escalate(incident_id: int, svc: ServiceDep, who: ResponderDep,
+                   body: EscalateBody | None = None) -> dict[str, Any]:
+    reason = body.reason if body else ""
+
+    def run(conn: Any) -> dict[str, Any]:
+        out = manual.escalate_now(conn, incident_id, who, reason, now)
+        svc.hooks.on_action(conn, incident_id, "escalate", who, now, out)  # wakes the step timer after the commit
+        return out
+
+    now = svc.clock()
+    try:
+        done = await svc.db.write(run)
+    except (NotFound, TransitionError, StorageUnavailable) as exc:
+        raise _refused(exc, incident_id) from exc
+    return {"id": incident_id, "by": who, **done}
+
+
+@router.post("/incidents/{incident_id}/reassign",
+             summary="Page another responder, schedule or team now, as part of the incident's escalation")
+async def reassign(incident_id: int, body: ReassignBody, svc: ServiceDep, who: ResponderDep) -> dict[str, Any]:
+    def run(conn: Any) -> dict[str, Any]:
+        out = manual.reassign(conn, svc.cfg, incident_id, who, body.to, now)
+        svc.hooks.on_action(conn, incident_id, "reassign", who, now, out)  # wakes the outbox after the commit
+        return out
+
+    now = svc.clock()
+    try:
+        done = await svc.db.write(run)
+    except (NotFound, TransitionError, manual.UnknownTarget, StorageUnavailable) as exc:
+        raise _refused(exc, incident_id) from exc
+    return {"id": incident_id, "by": who, **done}

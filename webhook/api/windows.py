@@ -1,5 +1,5 @@
-"""Maintenance windows API (docs/windows.md): create, list, show, end now; creating and ending need the `respond`
-scope, like acknowledging (a window is a longer acknowledgement of alerts that have not fired yet)."""
+"""Maintenance windows API (docs/windows.md): create, list, show, end now; creating and ending need the `windows`
+scope (API tokens) or permission (console.roles for signed-in people)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from webhook.api.deps import ActorDep, ResponderDep, ServiceDep
+from webhook.api.deps import ActorDep, ServiceDep, WindowsDep
 from webhook.store.db import StorageUnavailable
 from webhook.windows import ops, repo
 from webhook.windows.spec import MAX_COMMENT, SpecError, build
@@ -45,7 +45,7 @@ async def _write(svc: ServiceDep, fn: Any, *args: Any) -> Any:
 
 
 @router.post("/windows", status_code=201, summary="Create a maintenance window")
-async def create_window(body: WindowBody, svc: ServiceDep, who: ResponderDep) -> dict[str, Any]:
+async def create_window(body: WindowBody, svc: ServiceDep, who: WindowsDep) -> dict[str, Any]:
     now = svc.clock()
     rec = body.recurrence.model_dump(by_alias=True) if body.recurrence else None
     try:
@@ -80,7 +80,7 @@ async def get_window(window_id: int, svc: ServiceDep, _actor: ActorDep) -> dict[
 
 
 @router.post("/windows/{window_id}/end", summary="End a window now: held pages of incidents still firing go out")
-async def end_window(window_id: int, svc: ServiceDep, who: ResponderDep) -> dict[str, Any]:
+async def end_window(window_id: int, svc: ServiceDep, who: WindowsDep) -> dict[str, Any]:
     now = svc.clock()
     try:
         w, released = await _write(svc, ops.end, window_id, who, now, svc.hooks)

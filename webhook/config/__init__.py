@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_v
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from webhook.config.channels import ChannelsConfig
+from webhook.config.console import ConsoleConfig
 from webhook.config.escalation import EscalationConfig, check_references
 from webhook.config.graphs import GraphsConfig
 from webhook.config.oncall import OnCallConfig
@@ -19,6 +20,7 @@ from webhook.config.prometheus import PrometheusConfig
 from webhook.config.reconcile import ReconcileConfig
 from webhook.config.remediation import RemediationConfig
 from webhook.config.types import Duration, Strict
+from webhook.config.windows import WindowsConfig
 from webhook.yamlpos import ConfigError, ConfigErrorItem, errors_from_validation, load_yaml
 
 LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
@@ -94,9 +96,9 @@ class WebhookAuth(Strict):
     basic: BasicAuth | None = None
 
 
-ApiScope = Literal["read", "respond", "remediate", "approve", "calendar"]
+ApiScope = Literal["read", "respond", "remediate", "approve", "windows", "schedules", "calendar"]
 #: What a token may do when its entry names no scopes: everything but approving dangerous runbook steps.
-DEFAULT_SCOPES: tuple[ApiScope, ...] = ("read", "respond", "remediate")
+DEFAULT_SCOPES: tuple[ApiScope, ...] = ("read", "respond", "remediate", "windows", "schedules")
 
 
 class ApiToken(Strict):
@@ -105,7 +107,8 @@ class ApiToken(Strict):
     token: SecretStr | None = None
     token_file: Path | None = None
     #: read: GET incidents, runs, runbooks, audit, schedules; respond: ack, resolve, snooze; remediate: abort
-    #: runs; approve: approve or reject waiting steps (also subject to remediation.approvals); calendar: only
+    #: runs; approve: approve or reject waiting steps (also subject to remediation.approvals); windows: create
+    #: and end maintenance windows; schedules: overrides and swaps; calendar: only
     #: the schedule feeds and /oncall, and the only kind of token accepted as `?token=` in a URL.
     scopes: list[ApiScope] = Field(default_factory=lambda: list(DEFAULT_SCOPES), min_length=1)
 
@@ -204,11 +207,17 @@ class TocsinConfig(BaseSettings):
     prevention: PreventionConfig = PreventionConfig()
     #: Graphs of the alert expression attached to pages and shown in the console, see docs/graphs.md.
     graphs: GraphsConfig = GraphsConfig()
+    #: Maintenance windows mirrored into Alertmanager as silences, see docs/windows.md.
+    windows: WindowsConfig = WindowsConfig()
+    #: The console's sign-in (one-time codes, OIDC), sessions and roles, see docs/console.md.
+    console: ConsoleConfig = ConsoleConfig()
 
     @model_validator(mode="after")
     def _escalation_references(self) -> Self:
         problems = check_references(self.escalation, self.oncall, self.channels)
         problems += self.remediation.approvals.unknown(self.oncall)
+        problems += self.console.unknown(self.oncall)
+        problems += self.windows.problems(self.reconcile)
         if self.prevention.enabled and not self.prometheus.enabled:
             problems.append("prevention: forecasts and baselines read history from Prometheus: set prometheus.url")
         if problems:

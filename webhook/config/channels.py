@@ -3,12 +3,13 @@ are rendered."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from webhook.config.types import E164, Name, Strict
+from webhook.config.types import E164, Duration, Name, Strict
 
 
 class SmtpConfig(Strict):
@@ -57,6 +58,30 @@ class PagerDutyChannel(Strict):
     timeout: float = Field(10.0, gt=0, le=60)
 
 
+class WebPushChannel(Strict):
+    """Web Push (RFC 8030/8291/8292) to the browsers people subscribed in the console (docs/channels.md)."""
+
+    #: The VAPID private key: a PEM file, or a file holding the raw 32-byte key in base64url. Without it,
+    #: dev mode generates one at <var_dir>/vapid-private.pem; outside dev mode it is required.
+    vapid_private_key_file: Path | None = None
+    #: Who runs this Tocsin, for the push services (VAPID `sub`): a mailto: or https: URL.
+    subject: str = Field(pattern=r"^(mailto:[^@\s]+@[^@\s]+|https://[^\s]+)$")
+    #: How long a push service keeps a message for a device that is offline (TTL header).
+    ttl: Duration = timedelta(hours=1)
+    #: Urgency header for critical and high pages (others are sent as `normal`).
+    urgency: Literal["very-low", "low", "normal", "high"] = "high"
+    timeout: float = Field(10.0, gt=0, le=60)
+    #: Subscriptions one person may keep (devices); more are refused with 409.
+    max_subscriptions: int = Field(10, ge=1, le=100)
+    #: HMAC key of the Acknowledge links inside push messages (min. 32 characters). Default: generated at
+    #: <var_dir>/push-ack-secret; replicas must share it (same var_dir or this file).
+    ack_secret_file: Path | None = None
+    #: How long the Acknowledge action of a push message stays valid.
+    ack_token_ttl: Duration = timedelta(hours=24)
+    #: Accept http:// endpoints on loopback hosts (tests and a local fake push service); dev mode does too.
+    allow_insecure_loopback: bool = False
+
+
 class ChannelsConfig(Strict):
     """Absent channels are delivered by the log notifier (a line per message, JSON lines in `log_file`)."""
 
@@ -64,6 +89,8 @@ class ChannelsConfig(Strict):
     twilio: TwilioChannel | None = None
     pagerduty: PagerDutyChannel | None = None
     email: SmtpConfig | None = None
+    #: Web Push to the devices responders subscribed in the console (contact rule `channel: push`).
+    webpush: WebPushChannel | None = None
     #: JSON lines of messages delivered by the log notifier; default <var_dir>/outbox.jsonl.
     log_file: Path | None = None
     #: Directory with user templates (<locale>/<name>) that replace packaged ones.

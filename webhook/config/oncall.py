@@ -14,7 +14,8 @@ from webhook.config.types import E164, Duration, Name, Strict, TimeZoneName
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-ContactChannel = Literal["slack", "sms", "voice", "email"]
+#: `push` reaches the browsers and phones the person subscribed in the console (their stored subscriptions).
+ContactChannel = Literal["slack", "sms", "voice", "email", "push"]
 def _local(d: date, t: time, tz: ZoneInfo) -> datetime:
     # in UTC: Python compares and subtracts datetimes sharing one tzinfo by wall clock, wrong across DST
     return datetime.combine(d, t, tzinfo=tz).astimezone(UTC)
@@ -68,6 +69,8 @@ class Responder(Strict):
     contact_rules: tuple[ContactRule, ...] = (ContactRule(channel="slack"),)
 
     def address(self, channel: ContactChannel) -> str | None:
+        if channel == "push":  # the person's stored subscriptions: the notifier looks them up by name
+            return self.name
         return {"slack": self.slack_user, "sms": self.phone, "voice": self.phone, "email": self.email}[channel]
 
     @model_validator(mode="after")

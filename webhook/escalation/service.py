@@ -17,6 +17,7 @@ from webhook.incidents.events import BatchResult
 from webhook.incidents.queries import incident_rows
 from webhook.incidents.timeline import add_events
 from webhook.notifiers.outbox_repo import delivery_row, insert_deliveries
+from webhook.oncall.changes import effective as effective_oncall
 from webhook.store.db import Connection
 from webhook.windows import repo as windows_repo
 from webhook.windows.model import hold as window_hold
@@ -171,7 +172,7 @@ class Escalation:
                               "rep": 0, "due_at": due, "state": "pending"})
                 detail["first_step_due"] = due.isoformat()
             if policy.digest is not None:
-                pages += self._digest_pages(policy, iid, rows[iid]["severity"], now)
+                pages += self._digest_pages(conn, policy, iid, rows[iid]["severity"], now)
                 detail["digest_at"] = next_digest(policy.digest, now).isoformat()
             events.append((iid, now, "escalation", detail))
         repo.insert_steps(conn, steps)
@@ -199,11 +200,13 @@ class Escalation:
             return None
         return f"digest:{policy.name}:{next_digest(policy.digest, now).isoformat()}"
 
-    def _digest_pages(self, policy: Policy, iid: int, severity: str, now: datetime) -> list[dict[str, Any]]:
+    def _digest_pages(self, conn: Connection, policy: Policy, iid: int, severity: str,
+                      now: datetime) -> list[dict[str, Any]]:
         assert policy.digest is not None
         key = self._digest_key(policy, now)
         due = next_digest(policy.digest, now)
-        contacts = resolve(policy.digest.targets, self.cfg.oncall, self.cfg.channels, now)
+        oncall = effective_oncall(conn, self.cfg.oncall, now, now)  # + overrides and swaps made at run time
+        contacts = resolve(policy.digest.targets, oncall, self.cfg.channels, now)
         return [delivery_row(idem(key, c.channel.value, c.address), iid, key, None, "digest", c.channel.value,
                           c.address, c.responder, c.locale, severity, due) for c in contacts]
 
@@ -218,6 +221,7 @@ class Escalation:
         fired, steps, pages, events = [], [], [], []
         planned: set[str] = set()  # idempotency keys of the deliveries written by this call (storm summaries)
         windows = windows_repo.current(conn, now)  # maintenance windows (docs/windows.md), read once per call
+        oncall = effective_oncall(conn, self.cfg.oncall, now, now)  # + stored overrides and swaps, once per call
         for s in due:
             run, inc = runs[s["run_id"]], incs[s["incident_id"]]
             if inc["state"] != "triggered" or run["state"] != "active":
@@ -241,7 +245,7 @@ class Escalation:
                     "policy": run["policy"], "step": s["step_index"] + 1, "until": until.isoformat()}))
                 continue
             policy = Policy.model_validate(run["snapshot"])
-            contacts = resolve(policy.steps[s["step_index"]].targets, self.cfg.oncall, self.cfg.channels, now)
+            contacts = resolve(policy.steps[s["step_index"]].targets, oncall, self.cfg.channels, now)
             rows, skipped = self._pages(conn, s, run, inc, contacts, now, planned)
             pages += rows
             repo.mark_step(conn, s["id"], "fired", now, self.worker_id)

@@ -39,7 +39,7 @@ class EscalationWorker:
         self._sessions = Sessions(cfg.escalation.delivery.concurrency)
         self._wakeup = WakeUp("tocsin-escalation", self.fire, after=self.send_soon)
         self.escalation = Escalation(cfg, self.worker_id, holds=holds, on_work=self._wakeup.kick)
-        notifiers = build_notifiers(cfg, clock, self._sessions)
+        notifiers = build_notifiers(cfg, clock, self._sessions, db)
         #: The graph that follows a first page (docs/graphs.md); None when graphs are off.
         self.graphs: GraphFollowUps | None = None
         if graphs is not None:

@@ -7,13 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, column, func, select, table
+from sqlalchemy import ColumnElement, Connection, case, column, func, or_, select, table, text
 
-from webhook.incidents.model import NotFound, State
+from webhook.incidents.model import SEVERITY_RANK, NotFound, State
 from webhook.incidents.tables import alerts, incident_events, incidents
 from webhook.store.raw import Raw
 
 MAX_PAGE = 500
+#: Longest search text (`q`) of the incident list.
+MAX_SEARCH = 200
+#: `sort=urgency`: open before resolved; triggered, then acknowledged, then snoozed.
+STATE_RANK = {State.TRIGGERED.value: 0, State.ACKNOWLEDGED.value: 1, State.SNOOZED.value: 2,
+              State.RESOLVED.value: 3}
 
 #: The reconcile feature's suppression rows (webhook/reconcile/tables.py), read here by name: incidents sit below
 #: reconcile in the layers and must not import it.
@@ -29,6 +34,19 @@ class IncidentFilter:
     labels: dict[str, str] | None = None
     limit: int = 100
     before_id: int | None = None
+    #: teams: incidents whose `team_label` label (escalation.noise.team_label, what escalation runs record as
+    #: their team) is one of them
+    teams: list[str] | None = None
+    team_label: str = "team"
+    #: case-insensitive text in the title (alertname and summary), the summary annotation or any label value
+    search: str | None = None
+    #: "newest" (id descending, pages with before_id) or "urgency" (see STATE_RANK, then severity, oldest first)
+    sort: str = "newest"
+
+
+def row_json(r: Any) -> dict[str, Any]:
+    """An incident row as the list shows it (datetimes in ISO 8601)."""
+    return _row(r)
 
 
 def _row(r: Any) -> dict[str, Any]:
@@ -39,8 +57,39 @@ def _row(r: Any) -> dict[str, Any]:
     return d
 
 
+def like_pattern(needle: str) -> str:
+    """A LIKE pattern (ESCAPE '\\') finding `needle` anywhere, its wildcards and quotes taken literally."""
+    escaped = needle.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _search(conn: Connection, needle: str) -> ColumnElement[bool]:
+    pattern = like_pattern(needle)
+    # label values: a JSON table function per dialect (a text match on the JSON would also find keys and
+    # the escaped form of quotes)
+    each = ("SELECT 1 FROM jsonb_each_text(incidents.labels) AS l(k, v) WHERE lower(l.v)"
+            if conn.dialect.name == "postgresql"
+            else "SELECT 1 FROM json_each(incidents.labels) AS l WHERE lower(l.value)")
+    each += " LIKE :board_q ESCAPE '\\'"
+    summary = incidents.c.annotations["summary"].as_string()
+    return or_(func.lower(incidents.c.title).like(pattern, escape="\\"),
+               func.lower(summary).like(pattern, escape="\\"),
+               text(f"EXISTS ({each})").bindparams(board_q=pattern))
+
+
+def _urgency() -> list[ColumnElement[Any]]:
+    state = case(STATE_RANK, value=incidents.c.state, else_=len(STATE_RANK))
+    severity = case(SEVERITY_RANK, value=incidents.c.severity, else_=0)
+    return [state, severity.desc(), incidents.c.opened_at, incidents.c.id]
+
+
 def list_incidents(conn: Connection, f: IncidentFilter) -> list[dict[str, Any]]:
-    q = select(incidents).order_by(incidents.c.id.desc()).limit(min(max(f.limit, 1), MAX_PAGE))
+    order = _urgency() if f.sort == "urgency" else [incidents.c.id.desc()]
+    q = select(incidents).order_by(*order).limit(min(max(f.limit, 1), MAX_PAGE))
+    if f.teams:
+        q = q.where(incidents.c.labels[f.team_label].as_string().in_(f.teams))
+    if f.search:
+        q = q.where(_search(conn, f.search[:MAX_SEARCH]))
     if f.state:
         q = q.where(incidents.c.state.in_(f.state))
     if f.severity:

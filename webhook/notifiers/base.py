@@ -50,6 +50,7 @@ class Channel(enum.StrEnum):
     EMAIL = "email"
     PAGERDUTY = "pagerduty"
     LOG = "log"
+    PUSH = "push"  # Web Push; the address is a responder name (their subscriptions are looked up at send time)
 
 
 @dataclass(frozen=True, slots=True)

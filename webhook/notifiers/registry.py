@@ -16,6 +16,8 @@ from webhook.notifiers.pagerduty import PagerDutyNotifier
 from webhook.notifiers.render import Renderer
 from webhook.notifiers.slack.notifier import SlackNotifier
 from webhook.notifiers.twilio.notifier import TwilioNotifier
+from webhook.notifiers.webpush import build_webpush
+from webhook.store.db import Database
 
 
 class Sessions:
@@ -38,8 +40,10 @@ class Sessions:
 
 
 def build_notifiers(cfg: TocsinConfig, clock: Callable[[], datetime],
-                    session: Callable[[], aiohttp.ClientSession]) -> dict[Channel, Notifier]:
-    """`session()` gives each HTTP notifier its own long-lived connection pool; the caller closes them."""
+                    session: Callable[[], aiohttp.ClientSession],
+                    db: Database | None = None) -> dict[Channel, Notifier]:
+    """`session()` gives each HTTP notifier its own long-lived connection pool; the caller closes them.
+    Web Push needs `db` (it reads the person's subscriptions); without it push goes to the log notifier."""
     ch = cfg.channels
     renderer = Renderer(ch.templates_dir)
     log = LogNotifier(renderer, clock, ch.log_file or cfg.server.var_dir / "outbox.jsonl")
@@ -57,6 +61,8 @@ def build_notifiers(cfg: TocsinConfig, clock: Callable[[], datetime],
                                                    timeout=ch.pagerduty.timeout, session=session())
     if ch.email is not None:
         out[Channel.EMAIL] = EmailNotifier(ch.email, renderer)
+    if ch.webpush is not None and db is not None:
+        out[Channel.PUSH] = build_webpush(cfg, ch.webpush, db, renderer, clock, session())
     return out
 
 

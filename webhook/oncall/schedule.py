@@ -80,3 +80,11 @@ def shifts(schedule: Schedule, start: datetime, end: datetime) -> list[Shift]:
     done += [Shift(user, since, edges[-1], source) for (user, source), since in open_.items()]
     kept = [s for s in done if s.start < end and s.end > start]
     return sorted(kept, key=lambda s: (s.start, s.user))
+
+
+def now_and_next(schedule: Schedule, now: datetime, ahead: list[Shift]) -> tuple[Shift | None, Shift | None]:
+    """The shift on now (the first of several overlapping) and the one after it, from `shifts(schedule, now, ..)`."""
+    current = next((s for s in ahead if s.start <= now < s.end), None)
+    after = current.end if current is not None else now
+    upcoming = next((s for s in ahead if s.start >= after and s is not current), None)
+    return current, upcoming

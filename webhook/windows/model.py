@@ -38,6 +38,11 @@ class Window:
     ended_by: str | None = None
     incident_id: int | None = None
     alertmanager_silence_id: str | None = None
+    #: The Alertmanager silence mirror (docs/windows.md): ok | pending | failed, None when not mirrored.
+    mirror_state: str | None = None
+    mirror_error: str | None = None
+    #: End of the live silence in Alertmanager (the current occurrence's, for a recurring window).
+    mirror_until: datetime | None = None
 
     def covers(self, labels: Mapping[str, str]) -> bool:
         return matches_all(list(self.matchers), labels)
@@ -86,7 +91,8 @@ class Window:
             "recurrence": recurrence_json(self.recurrence), "created_by": self.created_by,
             "created_at": _iso(self.created_at), "ended_at": _iso(self.ended_at), "ended_by": self.ended_by,
             "incident_id": self.incident_id, "alertmanager_silence_id": self.alertmanager_silence_id,
-            "schedule": self.schedule()}
+            "schedule": self.schedule(),
+            "mirror": {"state": self.mirror_state, "error": self.mirror_error} if self.mirror_state else None}
         if at is not None:
             out["active"] = self.active(at)
             out["active_until"] = _iso(self.active_until(at)) if self.active(at) else None
@@ -140,7 +146,8 @@ def from_row(row: Mapping[str, Any]) -> Window:
         recurrence=TimeWindow.model_validate(rec) if rec else None,
         created_by=str(row["created_by"]), created_at=row["created_at"], ended_at=row["ended_at"],
         ended_by=row["ended_by"], incident_id=row["incident_id"],
-        alertmanager_silence_id=row["alertmanager_silence_id"])
+        alertmanager_silence_id=row["alertmanager_silence_id"], mirror_state=row.get("mirror_state"),
+        mirror_error=row.get("mirror_error"), mirror_until=row.get("mirror_until"))
 
 
 def _iso(t: datetime | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from webhook.incidents.tables import incident_events, incidents
 from webhook.windows.model import Window, from_row, recurrence_json
@@ -66,6 +66,21 @@ def end(conn: Connection, window_id: int, actor: str, now: datetime) -> Window:
     if done != 1:
         raise WindowOver(f"window #{window_id} is already over")
     return get(conn, window_id)
+
+
+def mirror_todo(conn: Connection, now: datetime) -> list[Window]:
+    """Windows the Alertmanager mirror looks at: not over yet, or over with a silence still live in Alertmanager."""
+    live = mw.c.mirror_until > now
+    q = select(mw).where(or_(and_(or_(mw.c.ended_at.is_(None), mw.c.ended_at > now),
+                                  or_(mw.c.ends_at.is_(None), mw.c.ends_at > now)), live)).order_by(mw.c.id)
+    return [from_row(dict(r._mapping)) for r in conn.execute(q)]
+
+
+def set_mirror(conn: Connection, window_id: int, state: str, error: str | None, silence_id: str | None,
+               until: datetime | None) -> None:
+    conn.execute(update(mw).where(mw.c.id == window_id).values(
+        mirror_state=state, mirror_error=error[:500] if error else None, alertmanager_silence_id=silence_id,
+        mirror_until=until))
 
 
 def open_incidents_covered(conn: Connection, window: Window) -> list[int]:

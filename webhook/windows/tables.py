@@ -1,4 +1,4 @@
-"""The table of maintenance windows (migration 0007_windows)."""
+"""The table of maintenance windows (migrations 0007_windows, 0012_window_mirror)."""
 
 from __future__ import annotations
 
@@ -27,5 +27,10 @@ maintenance_windows = Table(
     #: The incident it was made from ("acknowledge and silence"); no foreign key: retention deletes incidents.
     Column("incident_id", Id),
     Column("alertmanager_silence_id", String(64)),
+    #: The Alertmanager silence mirror (migration 0012): ok | pending (retried) | failed (refused), NULL: not
+    #: mirrored; the last error; the end of the live silence (the current occurrence's for recurring windows).
+    Column("mirror_state", String(16)),
+    Column("mirror_error", String(500)),
+    Column("mirror_until", UTCDateTime),
     Index("ix_maintenance_windows_ends_at", "ends_at"),
 )

@@ -138,9 +138,11 @@ def check_graph(png: bytes) -> None:
     rows = matches(plot, THRESHOLD_COLOUR).sum(axis=1)
     assert rows.max() > 300  # one row nearly across the plot: the dashed threshold at 100
     # the span since the alert fired: it reaches the right edge (still firing); the window is at least the alert's
-    # age plus a fifth, so its first sixth is before the alert fired, however long the module has been running
+    # age plus a fifth, so its first sixth is before the alert fired, however long the module has been running. How
+    # wide the span is depends on the alert's age against graphs.min_window (a loaded machine starts the test soon
+    # after Prometheus fired it: a span of a few pixels), so only its right edge is checked.
     firing = matches(plot, FIRING_COLOUR, 12).mean(axis=0)
-    assert (firing[-20:] > 0.5).mean() > 0.8 and firing[: len(firing) // 8].max() == 0.0  # grid lines cross it
+    assert (firing[-2:] > 0.5).all() and firing[: len(firing) // 8].max() == 0.0  # grid lines cross it
     assert has_text(px, 70, 600, 5, 35)  # the title
 
 
@@ -219,8 +221,8 @@ async def test_the_console_serves_the_graph(service: Harness, prometheus: Proc) 
     check_graph(r.content)
     assert (await service.client.get(f"/api/v1/incidents/{iid}/graph.png")).status_code == 401
     assert (await service.api("GET", "/api/v1/incidents/999/graph.png")).status_code == 404
-    page_html = (await service.client.get("/console")).text
-    assert "graph.png" in page_html and "img.alt" in page_html
+    script = (await service.client.get("/console/static/incident.js")).text  # the console's incident page
+    assert "graph.png" in script and "incident.graph_alt" in script
 
 
 @pytest.mark.parametrize("service", [("prometheus", {})], indirect=True)

@@ -176,7 +176,7 @@ def test_token_scopes_are_checked_at_start() -> None:
 
     from webhook.config import ApiToken
 
-    assert ApiToken(name="x", token="t" * 16).scopes == ["read", "respond", "remediate"]
+    assert ApiToken(name="x", token="t" * 16).scopes == ["read", "respond", "remediate", "windows", "schedules"]
     for bad, needle in [({"token": "t" * 16, "scopes": ["calendar", "read"]}, "give it no other scope"),
                         ({"token": "short"}, "shorter than 16"),
                         ({"token": "t" * 16, "scopes": []}, "at least 1 item"),

@@ -117,7 +117,7 @@ async def test_acknowledge_and_silence_for_two_hours(env: Env) -> None:
     assert (await env.h.api("POST", "/api/v1/incidents/999/ack-and-silence")).status_code == 404
 
 
-async def test_the_api_refuses_bad_windows_clearly_and_needs_the_respond_scope(env: Env) -> None:
+async def test_the_api_refuses_bad_windows_clearly_and_needs_the_windows_scope(env: Env) -> None:
     async def refused(body: dict[str, Any]) -> str:
         r = await env.h.api("POST", "/api/v1/windows", json=body)
         assert r.status_code == 422, r.text
@@ -134,7 +134,7 @@ async def test_the_api_refuses_bad_windows_clearly_and_needs_the_respond_scope(e
     assert "would cover every alert" in await refused({"matchers": ['team!="x"'], "duration": "1h"})
     r = await env.h.client.post("/api/v1/windows", json={"matchers": ['alertname="X"'], "duration": "1h"},
                                 headers={"Authorization": f"Bearer {READER_TOKEN}"})
-    assert r.status_code == 403 and "'respond' scope" in r.json()["detail"]
+    assert r.status_code == 403 and "'windows' scope" in r.json()["detail"]
     assert (await env.h.api("GET", "/api/v1/windows/42")).status_code == 404
     weekly = await add_window(env, recurrence={"days": "sun", "from": "02:00", "to": "04:00",
                                                "timezone": "Europe/Berlin"})

@@ -7,8 +7,11 @@ from sqlalchemy import text
 from webhook.escalation import tables as _escalation  # noqa: F401
 from webhook.incidents import tables as _incidents  # noqa: F401
 from webhook.notifiers import tables as _notifiers  # noqa: F401
+from webhook.oncall import tables as _oncall  # noqa: F401
+from webhook.push import tables as _push  # noqa: F401
 from webhook.reconcile import tables as _reconcile  # noqa: F401
 from webhook.remediation import tables as _remediation  # noqa: F401
+from webhook.signin import tables as _signin  # noqa: F401
 from webhook.store.metadata import metadata
 from webhook.windows import tables as _windows  # noqa: F401
 
