@@ -60,6 +60,11 @@ def _check_endpoint(endpoint: str, push: WebPushChannel, dev: bool) -> None:
     if parts.username or parts.password or parts.fragment or not parts.hostname:
         raise HTTPException(422, "endpoint must be an https URL with a host, without credentials or fragment")
     if parts.scheme == "https":
+        host = parts.hostname.lower().rstrip(".")
+        allowed = [h.lower() for h in push.allowed_hosts]
+        if allowed and not any(host == h or host.endswith("." + h) for h in allowed):
+            raise HTTPException(422, f"endpoint host {host[:100]!r} is not a known push service "
+                                     "(channels.webpush.allowed_hosts)")
         return
     loopback = parts.hostname in LOOPBACK_NAMES
     with contextlib.suppress(ValueError):  # a name, not an address

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 
@@ -80,6 +80,11 @@ class WebPushChannel(Strict):
     ack_token_ttl: Duration = timedelta(hours=24)
     #: Accept http:// endpoints on loopback hosts (tests and a local fake push service); dev mode does too.
     allow_insecure_loopback: bool = False
+    #: Hosts a subscription's https endpoint may name (the browsers' push services): a name matches itself and
+    #: its subdomains. Tocsin POSTs to these URLs, so anything else (an internal address, say) is refused with 422.
+    #: Empty: any https host (only where every signed-in person is trusted with that).
+    allowed_hosts: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")]] = Field(default_factory=lambda: [
+        "fcm.googleapis.com", "push.services.mozilla.com", "web.push.apple.com", "notify.windows.com"])
 
 
 class ChannelsConfig(Strict):

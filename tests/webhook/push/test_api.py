@@ -58,7 +58,19 @@ MALFORMED: list[tuple[dict[str, Any], str]] = [
     ({"endpoint": "http://10.1.2.3/x"}, "endpoint must be an https URL"),
     ({"endpoint": "ftp://127.0.0.1/x"}, "endpoint must be an https URL"),
     ({"endpoint": "https://user:pw@push.example.com/x"}, "without credentials"),
+    # Tocsin POSTs to the endpoint: only the browsers' push services (channels.webpush.allowed_hosts)
+    ({"endpoint": "https://10.1.2.3/x"}, "is not a known push service"),
+    ({"endpoint": "https://metadata.google.internal/computeMetadata/v1/"}, "is not a known push service"),
+    ({"endpoint": "https://fcm.googleapis.com.evil.example/x"}, "is not a known push service"),
 ]
+
+
+async def test_the_push_services_of_the_browsers_are_accepted(penv: PushEnv) -> None:
+    for endpoint in ("https://fcm.googleapis.com/fcm/send/abc", "https://updates.push.services.mozilla.com/wpush/v2/x",
+                     "https://web.push.apple.com/QGx", "https://wns2-par02p.notify.windows.com/w/?token=x"):
+        r = await penv.api("POST", "/api/v1/push/subscriptions", json=subscription(penv, endpoint=endpoint))
+        assert r.status_code == 201, (endpoint, r.text)
+    assert len((await penv.api("GET", "/api/v1/push/subscriptions")).json()["subscriptions"]) == 4
 
 
 async def test_malformed_subscriptions_are_refused_with_the_reason(penv: PushEnv) -> None:
