@@ -6,18 +6,48 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from webhook.escalation.tables import escalation_runs, escalation_steps, rate_counters
 from webhook.incidents.tables import incidents
 from webhook.notifiers.outbox_repo import GroupRows
 from webhook.notifiers.tables import deliveries
-from webhook.store.sql import insert_ignore
+from webhook.store.sql import among, insert_ignore_cached
 
 #: Step states the timer claims when due: pending, and held (deferred while a runbook works on the incident).
 DUE_STATES = ("pending", "held")
 #: Delivery kinds that page (cancelled when the incident is acknowledged or resolved before they go out).
 PAGING_KINDS = ("trigger", "reminder", "storm_summary")
+
+# The statements of the timer's hot path, built once (building them cost more than running them on SQLite).
+_T, _R, _D = escalation_steps.c, escalation_runs.c, deliveries.c
+_CLAIM = (select(escalation_steps).where(among(_T.state, DUE_STATES), _T.due_at <= bindparam("now"))
+          .order_by(_T.due_at).limit(bindparam("limit")).with_for_update(skip_locked=True))
+_RUNS_BY_ID = select(escalation_runs).where(_R.id.in_(bindparam("ids", expanding=True)))
+_MARK = update(escalation_steps).where(_T.id == bindparam("step_id")).values(
+    state=bindparam("new_state"), fired_at=bindparam("new_fired_at"), fired_by=bindparam("new_fired_by"))
+_STOP_STEPS = (update(escalation_steps).where(_T.incident_id == bindparam("iid"),
+                                              among(_T.state, ("pending", "paused", "held")))
+               .values(state="cancelled"))
+_STOP_RUNS = (update(escalation_runs).where(_R.incident_id == bindparam("iid"), _R.state == "active")
+              .values(state="stopped", updated_at=bindparam("now")))
+_HOLD = update(escalation_steps).where(_T.id == bindparam("step_id")).values(state="held",
+                                                                            due_at=bindparam("until"))
+_CANCEL_PAGING = (update(deliveries).where(_D.incident_id == bindparam("iid"), _D.status == "pending",
+                                           among(_D.kind, PAGING_KINDS), _D.claimed_by.is_(None))
+                  .values(status="cancelled", finished_at=bindparam("now")))
+_REACHED = (select(_D.channel, _D.address, _D.responder, _D.locale)
+            .where(_D.incident_id == bindparam("iid"), _D.status == "delivered", among(_D.kind, PAGING_KINDS))
+            .distinct())
+_RATE_KEY = (rate_counters.c.subject == bindparam("subject_"), rate_counters.c.channel == bindparam("channel_"),
+             rate_counters.c.window_start == bindparam("window_"))
+_RATE_TAKE = update(rate_counters).where(*_RATE_KEY, rate_counters.c.count < bindparam("limit_")).values(
+    count=rate_counters.c.count + 1)
+_RATE_EXEMPT = update(rate_counters).where(*_RATE_KEY).values(count=rate_counters.c.count + 1)
+_TEAM_COUNTS = (select(_R.team, func.count(func.distinct(_R.incident_id)))
+                .where(_R.team.in_(bindparam("names", expanding=True)), _R.opened_at >= bindparam("since"))
+                .group_by(_R.team))
+_INSERT_RUNS = insert(escalation_runs).returning(_R.id, _R.incident_id, _R.policy, sort_by_parameter_order=True)
 
 
 def team_counts_since(conn: Connection, teams: Iterable[str], since: datetime) -> dict[str, int]:
@@ -25,51 +55,39 @@ def team_counts_since(conn: Connection, teams: Iterable[str], since: datetime) -
     names = sorted(set(teams))
     if not names:
         return {}
-    q = (select(escalation_runs.c.team, func.count(func.distinct(escalation_runs.c.incident_id)))
-         .where(escalation_runs.c.team.in_(names), escalation_runs.c.opened_at >= since)
-         .group_by(escalation_runs.c.team))
-    return {r[0]: int(r[1]) for r in conn.execute(q)}
+    return {r[0]: int(r[1]) for r in conn.execute(_TEAM_COUNTS, {"names": names, "since": since})}
 
 
 def insert_runs(conn: Connection, rows: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
     """(run id, incident id, policy) of the inserted runs."""
     if not rows:
         return []
-    q = insert(escalation_runs).returning(escalation_runs.c.id, escalation_runs.c.incident_id,
-                                           escalation_runs.c.policy, sort_by_parameter_order=True)
-    return [(r[0], r[1], r[2]) for r in conn.execute(q, rows)]
+    return [(r[0], r[1], r[2]) for r in conn.execute(_INSERT_RUNS, rows)]
 
 
 def insert_steps(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert_ignore(conn, escalation_steps, ["run_id", "seq"]), rows)
+        conn.execute(insert_ignore_cached(conn, escalation_steps, ["run_id", "seq"]), rows)
 
 
 def claim_due_steps(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
     """Due pending steps, locked for this transaction; other replicas skip them (PostgreSQL), SQLite serialises."""
-    q = (select(escalation_steps).where(escalation_steps.c.state.in_(DUE_STATES), escalation_steps.c.due_at <= now)
-         .order_by(escalation_steps.c.due_at).limit(limit).with_for_update(skip_locked=True))
-    return [dict(r._mapping) for r in conn.execute(q)]
+    return [dict(r._mapping) for r in conn.execute(_CLAIM, {"now": now, "limit": limit})]
 
 
 def runs_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    q = select(escalation_runs).where(escalation_runs.c.id.in_(sorted(set(ids))))
-    return {r.id: dict(r._mapping) for r in conn.execute(q)}
+    return {r.id: dict(r._mapping) for r in conn.execute(_RUNS_BY_ID, {"ids": sorted(set(ids))})}
 
 
 def mark_step(conn: Connection, step_id: int, state: str, now: datetime, worker: str | None = None) -> None:
-    conn.execute(update(escalation_steps).where(escalation_steps.c.id == step_id)
-                 .values(state=state, fired_at=now if state == "fired" else None, fired_by=worker))
+    conn.execute(_MARK, {"step_id": step_id, "new_state": state, "new_fired_at": now if state == "fired" else None,
+                         "new_fired_by": worker})
 
 
 def stop(conn: Connection, incident_id: int, now: datetime) -> int:
     """Ack or resolve: pending and paused steps are cancelled, runs stopped. Returns steps cancelled."""
-    n = conn.execute(update(escalation_steps).where(
-        escalation_steps.c.incident_id == incident_id, escalation_steps.c.state.in_(["pending", "paused", "held"]))
-        .values(state="cancelled")).rowcount
-    conn.execute(update(escalation_runs).where(escalation_runs.c.incident_id == incident_id,
-                                               escalation_runs.c.state == "active")
-                 .values(state="stopped", updated_at=now))
+    n = conn.execute(_STOP_STEPS, {"iid": incident_id}).rowcount
+    conn.execute(_STOP_RUNS, {"iid": incident_id, "now": now})
     return int(n or 0)
 
 
@@ -82,7 +100,7 @@ def pause(conn: Connection, incident_id: int, now: datetime) -> int:
 
 def hold_step(conn: Connection, step_id: int, until: datetime) -> None:
     """A due step of an incident a runbook works on waits for the end of the hold (deferred, not dropped)."""
-    conn.execute(update(escalation_steps).where(escalation_steps.c.id == step_id).values(state="held", due_at=until))
+    conn.execute(_HOLD, {"step_id": step_id, "until": until})
 
 
 def release_held(conn: Connection, incident_id: int, now: datetime) -> int:
@@ -134,10 +152,7 @@ def restart(conn: Connection, incident_id: int, now: datetime) -> int:
 
 def cancel_paging(conn: Connection, incident_id: int, now: datetime) -> int:
     """Pages not yet sent are dropped (a claim in flight finishes and then gets a state update)."""
-    n = conn.execute(update(deliveries).where(
-        deliveries.c.incident_id == incident_id, deliveries.c.status == "pending",
-        deliveries.c.kind.in_(PAGING_KINDS), deliveries.c.claimed_by.is_(None))
-        .values(status="cancelled", finished_at=now)).rowcount
+    n = conn.execute(_CANCEL_PAGING, {"iid": incident_id, "now": now}).rowcount
     return int(n or 0)
 
 
@@ -150,11 +165,7 @@ def paged(conn: Connection, incident_id: int) -> bool:
 
 def reached(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     """Every (channel, address) that a page about this incident reached, with its person and locale."""
-    q = (select(deliveries.c.channel, deliveries.c.address, deliveries.c.responder, deliveries.c.locale)
-         .where(deliveries.c.incident_id == incident_id, deliveries.c.status == "delivered",
-                deliveries.c.kind.in_(PAGING_KINDS))
-         .distinct())
-    return [dict(r._mapping) for r in conn.execute(q)]
+    return [dict(r._mapping) for r in conn.execute(_REACHED, {"iid": incident_id})]
 
 
 def take_rate(conn: Connection, subject: str, channel: str, window_start: datetime, limit: int, *,
@@ -163,14 +174,11 @@ def take_rate(conn: Connection, subject: str, channel: str, window_start: dateti
 
     `exempt` (a page no limit may hold back): counted all the same, so later pages see the budget it used.
     """
-    key = (rate_counters.c.subject == subject, rate_counters.c.channel == channel,
-           rate_counters.c.window_start == window_start)
-    conn.execute(insert_ignore(conn, rate_counters, ["subject", "channel", "window_start"]),
+    conn.execute(insert_ignore_cached(conn, rate_counters, ["subject", "channel", "window_start"]),
                  [{"subject": subject, "channel": channel, "window_start": window_start, "count": 0}])
-    under = () if exempt else (rate_counters.c.count < limit,)
-    took = conn.execute(update(rate_counters).where(*key, *under)
-                        .values(count=rate_counters.c.count + 1)).rowcount
-    return bool(took)
+    key = {"subject_": subject, "channel_": channel, "window_": window_start}
+    took = conn.execute(_RATE_EXEMPT, key) if exempt else conn.execute(_RATE_TAKE, {**key, "limit_": limit})
+    return bool(took.rowcount)
 
 
 def has_paged(conn: Connection, incident_id: int, channel: str, address: str) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, column, func, or_, select, table, text
+from sqlalchemy import ColumnElement, Connection, bindparam, case, column, func, or_, select, table, text
 
 from webhook.incidents.model import SEVERITY_RANK, NotFound, State
 from webhook.incidents.tables import alerts, incident_events, incidents
@@ -133,10 +133,12 @@ def open_counts(conn: Connection) -> list[tuple[str, str, int]]:
     return [(r[0], r[1], int(r[2])) for r in conn.execute(q)]
 
 
+_ROWS = select(incidents).where(incidents.c.id.in_(bindparam("ids", expanding=True)))  # built once: a hot path
+
+
 def incident_rows(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     wanted = sorted(set(ids))
     out: dict[int, dict[str, Any]] = {}
     for i in range(0, len(wanted), 500):
-        q = select(incidents).where(incidents.c.id.in_(wanted[i:i + 500]))
-        out.update({r.id: dict(r._mapping) for r in conn.execute(q)})
+        out.update({r.id: dict(r._mapping) for r in conn.execute(_ROWS, {"ids": wanted[i:i + 500]})})
     return out

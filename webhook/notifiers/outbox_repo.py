@@ -16,7 +16,7 @@ from webhook.incidents.timeline import add_events
 from webhook.notifiers.base import GroupSummary
 from webhook.notifiers.messages import summarize
 from webhook.notifiers.tables import deliveries
-from webhook.store.sql import insert_ignore
+from webhook.store.sql import insert_ignore_cached
 
 MAX_ALERTS = 500
 
@@ -274,7 +274,7 @@ def _follow_up(o: Outcome, state: str | None, now: datetime) -> list[dict[str, A
 
 def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert_ignore(conn, deliveries, ["idem_key"]), rows)
+        conn.execute(insert_ignore_cached(conn, deliveries, ["idem_key"]), rows)
 
 
 def delivery_row(key: str, incident_id: int | None, group_key: str | None, step_seq: int | None, kind: str,

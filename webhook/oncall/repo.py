@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 from webhook.oncall.tables import schedule_changes as sc
+from webhook.store.sql import among
 
 #: Changes that take effect; the others are kept for the record only.
 EFFECTIVE = ("active", "accepted")
 #: Changes listed by the schedules view (effective ones and swaps awaiting consent).
 LISTED = ("active", "accepted", "pending")
+#: The effective changes covering an interval, built once (the escalation timer asks at every firing).
+_EFFECTIVE_AT = (select(sc).where(among(sc.c.state, EFFECTIVE), sc.c.ends_at > bindparam("since"),
+                                  sc.c.starts_at <= bindparam("until")).order_by(sc.c.id))
 
 
 def insert_change(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +35,8 @@ def changes(conn: Connection, since: datetime, states: tuple[str, ...] = EFFECTI
             schedule: str | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
     """Changes in `states` that end after `since` (one range on the index) and, with `until`, start by then;
     oldest first."""
+    if states == EFFECTIVE and schedule is None and until is not None:  # the escalation's question, every firing
+        return [dict(r._mapping) for r in conn.execute(_EFFECTIVE_AT, {"since": since, "until": until})]
     q = select(sc).where(sc.c.state.in_(states), sc.c.ends_at > since)
     if until is not None:
         q = q.where(sc.c.starts_at <= until)

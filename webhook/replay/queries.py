@@ -145,9 +145,18 @@ _TIMERS = select(
 )
 
 
+#: _TIMERS as the scratch database's SQL, its constant lists inlined: the replay asks after every batch and action,
+#: and expanding the IN lists was most of the statement's cost.
+_TIMERS_SQL: dict[str, str] = {}
+
+
 def next_timers(conn: Connection) -> Timers:
     """Every timer of the scratch database in one statement: a step, a delivery, a snooze, a quiet period."""
-    row = conn.execute(_TIMERS).one()
+    sql = _TIMERS_SQL.get(conn.dialect.name)
+    if sql is None:
+        sql = _TIMERS_SQL[conn.dialect.name] = str(_TIMERS.compile(dialect=conn.dialect,
+                                                                   compile_kwargs={"literal_binds": True}))
+    row = conn.exec_driver_sql(sql).one()
     return Timers(*(_aware(v) for v in row))
 
 

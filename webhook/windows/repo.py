@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from webhook.incidents.tables import incident_events, incidents
 from webhook.windows.model import Window, from_row, recurrence_json
@@ -42,11 +42,14 @@ def get(conn: Connection, window_id: int) -> Window:
     return from_row(dict(row._mapping))
 
 
+#: current()'s statement, built once: the escalation timer asks at every firing.
+_CURRENT = select(mw).where(or_(mw.c.ended_at.is_(None), mw.c.ended_at > bindparam("now")),
+                            or_(mw.c.ends_at.is_(None), mw.c.ends_at > bindparam("now"))).order_by(mw.c.id)
+
+
 def current(conn: Connection, now: datetime) -> list[Window]:
     """Every window that is active now or may be later (not ended, not past its end): what holds consult."""
-    q = select(mw).where(or_(mw.c.ended_at.is_(None), mw.c.ended_at > now),
-                         or_(mw.c.ends_at.is_(None), mw.c.ends_at > now)).order_by(mw.c.id)
-    return [from_row(dict(r._mapping)) for r in conn.execute(q)]
+    return [from_row(dict(r._mapping)) for r in conn.execute(_CURRENT, {"now": now})]
 
 
 def listing(conn: Connection, now: datetime, *, everything: bool = False) -> list[Window]:
