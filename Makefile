@@ -22,7 +22,7 @@ lint: venv
 	$(BIN)/lint-imports
 
 test: venv sysdeps lint
-	$(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=term
+	$(BIN)/pytest -q -p no:cacheprovider --durations=30 --cov --cov-report=term
 
 test-fast: venv
 	$(BIN)/pytest -q -x -m "not e2e"

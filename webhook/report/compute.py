@@ -274,7 +274,8 @@ class Accumulator:
             if kind == "resolved":
                 inc.reasoned_resolve = True
 
-    def page(self, incident_id: int, channel: str, responder: str | None, at: datetime) -> None:
+    def page(self, incident_id: int, channel: str, responder: str | None, epoch: int) -> None:
+        """One page that went out at `epoch` (whole seconds since 1970, UTC)."""
         # the hot path (one call per page): plain dicts, and each (zone, quarter hour) judged once (see QUARTER)
         inc = self.incidents.get(incident_id)
         if inc is None:
@@ -284,7 +285,7 @@ class Accumulator:
         if ch is None:
             ch = inc.channels = {}
         ch[channel] = ch.get(channel, 0) + 1
-        q = int(at.timestamp()) // QUARTER
+        q = epoch // QUARTER
         key = (q, inc.severity)
         self.chart_quarters[key] = self.chart_quarters.get(key, 0) + 1
         if not responder:

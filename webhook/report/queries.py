@@ -13,7 +13,20 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, DateTime, String, and_, cast, exists, func, or_, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    DateTime,
+    String,
+    and_,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 
 from webhook.escalation.tables import escalation_runs, escalation_steps
 from webhook.incidents.tables import incident_events, incident_feedback, incidents
@@ -61,6 +74,18 @@ def _when(conn: Connection, col: ColumnElement[Any]) -> tuple[ColumnElement[Any]
         return type_coerce(col, String), _sqlite_when
     # PostgreSQL: psycopg's aware datetimes as they are (UTCDateTime's conversion to UTC changes no instant)
     return type_coerce(col, DateTime(timezone=True)), _same
+
+
+def _sqlite_epoch(value: str) -> int:
+    return int(datetime.fromisoformat(value + "+00:00").timestamp())
+
+
+def _epoch(conn: Connection, col: ColumnElement[Any]) -> tuple[ColumnElement[Any], Callable[[Any], int]]:
+    """A time column as whole seconds since the epoch, and its decoder: all the pages' accumulator needs. On
+    PostgreSQL the server computes it (decoding 175,000 timestamps was a third of the report there)."""
+    if conn.dialect.name == "sqlite":
+        return type_coerce(col, String), _sqlite_epoch
+    return func.floor(func.extract("epoch", col)).cast(BigInteger), int
 
 
 def _stream(conn: Connection, q: Any) -> Any:
@@ -144,14 +169,14 @@ def read_history(conn: Connection, acc: Accumulator, start: datetime, end: datet
     done("timeline", n)
 
     d = deliveries
-    finished, dt = _when(conn, d.c.finished_at)
+    finished, epoch = _epoch(conn, d.c.finished_at)
     q = (select(d.c.incident_id, d.c.channel, d.c.responder, finished)
          .where(d.c.incident_id.between(lo, hi), d.c.status == "delivered", d.c.kind.in_(PAGE_KINDS),
                 d.c.finished_at.is_not(None)))
     n = 0
     page = acc.page
     for r in _stream(conn, q):
-        page(r[0], r[1], r[2], dt(r[3]))
+        page(r[0], r[1], r[2], epoch(r[3]))
         n += 1
     done("pages", n)
 
