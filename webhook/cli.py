@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # eight "setup plugin" lines per command
     if argv and argv[0] == "runbook":
         return cmd_runbook(argv[1:])
     args = build_parser().parse_args(argv)

@@ -93,6 +93,7 @@ def test_console_script_is_installed() -> None:
     exe = Path(sys.executable).with_name("tocsin")
     out = subprocess.run([str(exe), "version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("tocsin 0.")
+    assert out.stderr == ""  # no library chatter (alembic's "setup plugin" lines) before a command's own output
 
 
 def test_migrations_match_the_metadata(db_url: str) -> None:
