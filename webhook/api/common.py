@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -92,19 +94,31 @@ def record_refusal(conn: Connection, incident_id: int, now: datetime, detail: di
     return True
 
 
-async def api_action(svc: Service, incident_id: int, action: str, who: str, note: str,
-                 until: datetime | None = None) -> dict[str, Any]:
-    """An ack, resolve or snooze through the API (token, session or push token): 404, 409, 503 as HTTP errors;
-    the answer every such endpoint gives."""
-    now = svc.clock()
+@contextmanager
+def incident_errors(incident_id: int) -> Iterator[None]:
+    """An API action on an incident: unknown 404, not possible in its state 409, storage down 503."""
     try:
-        res = await svc.db.write(repo.act, incident_id, action, who, now, until, note, svc.hooks)
+        yield
     except NotFound as exc:
         raise HTTPException(404, f"incident {incident_id} not found") from exc
     except TransitionError as exc:
         raise HTTPException(409, str(exc)) from exc
     except StorageUnavailable as exc:
         raise HTTPException(503, "storage unavailable") from exc
+
+
+def action_answer(incident_id: int, who: str, now: datetime, res: dict[str, Any]) -> dict[str, Any]:
+    """What an ack, resolve or snooze endpoint answers (and the time-to-ack metric of a first ack)."""
     if res.get("first_ack"):
         metrics.INCIDENT_TIME_TO_ACK.labels("all").observe((now - res["opened_at"]).total_seconds())
     return {"id": incident_id, "state": res["state"], "changed": res["changed"], "by": who}
+
+
+async def api_action(svc: Service, incident_id: int, action: str, who: str, note: str,
+                     until: datetime | None = None) -> dict[str, Any]:
+    """An ack, resolve or snooze through the API (token, session or push token): 404, 409, 503 as HTTP errors;
+    the answer every such endpoint gives."""
+    now = svc.clock()
+    with incident_errors(incident_id):
+        res = await svc.db.write(repo.act, incident_id, action, who, now, until, note, svc.hooks)
+    return action_answer(incident_id, who, now, res)

@@ -9,8 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from webhook import metrics
-from webhook.api.common import api_action
+from webhook.api.common import action_answer, api_action, incident_errors
 from webhook.api.deps import ActorDep, ResponderDep, ServiceDep
 from webhook.board import queries as board_queries
 from webhook.board.repo import MAX_NOTE, add_note
@@ -160,21 +159,13 @@ async def ack_and_silence(incident_id: int, svc: ServiceDep, who: ResponderDep,
                           body: SilenceBody | None = None) -> dict[str, Any]:
     body = body or SilenceBody()
     now = svc.clock()
-    try:
-        res, window = await svc.db.write(window_ops.ack_and_silence, incident_id, who, now, body.duration,
-                                         body.note, svc.hooks)
-    except SpecError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    except NotFound as exc:
-        raise HTTPException(404, f"incident {incident_id} not found") from exc
-    except TransitionError as exc:
-        raise HTTPException(409, str(exc)) from exc
-    except StorageUnavailable as exc:
-        raise HTTPException(503, "storage unavailable") from exc
-    if res.get("first_ack"):
-        metrics.INCIDENT_TIME_TO_ACK.labels("all").observe((now - res["opened_at"]).total_seconds())
-    return {"id": incident_id, "state": res["state"], "changed": res["changed"], "by": who,
-            "window": window.to_json(now)}
+    with incident_errors(incident_id):
+        try:
+            res, window = await svc.db.write(window_ops.ack_and_silence, incident_id, who, now, body.duration,
+                                             body.note, svc.hooks)
+        except SpecError as exc:
+            raise HTTPException(422, str(exc)) from exc
+    return {**action_answer(incident_id, who, now, res), "window": window.to_json(now)}
 
 
 class NoteBody(BaseModel):
