@@ -198,7 +198,8 @@ export async function reload() {
     render();
     await Promise.all([loadRuns(), loadResolved()]);
   } catch (err) {
-    say(t("msg.failed", {error: err.message}));
+    // 401: the session ended (signed out while this load was in flight); the app shows the sign-in view
+    if (err.status !== 401) say(t("msg.failed", {error: err.message}));
   }
 }
 
