@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.fakes.pagerduty import FakePagerDuty
@@ -144,8 +145,10 @@ def check_graph(png: bytes) -> None:
     # age plus a fifth, so its first sixth is before the alert fired, however long the module has been running. How
     # wide the span is depends on the alert's age against graphs.min_window (a loaded machine starts the test soon
     # after Prometheus fired it: a span of a few pixels), so only its right edge is checked.
+    # The crop is fixed, the axes are laid out around the tick labels: the right spine may fall on its last column.
     firing = matches(plot, FIRING_COLOUR, 12).mean(axis=0)
-    assert (firing[-2:] > 0.5).all() and firing[: len(firing) // 8].max() == 0.0  # grid lines cross it
+    assert (firing[-4:] > 0.5).sum() >= 2 and firing[: len(firing) // 8].max() == 0.0, \
+        (firing[-6:], firing[: len(firing) // 8].max(), np.flatnonzero(firing > 0.5)[:3])  # grid lines cross it
     assert has_text(px, 70, 600, 5, 35)  # the title
 
 
