@@ -1,6 +1,6 @@
 """Benchmark of graphs in pages: render time, and page latency with graphs on and off (docs/benchmarks.md).
 
-Usage: python bench/graphs.py [--renders N] [--pages N] [--rounds R] [--examples DIR]
+Usage: python bench/graphs.py [--renders N] [--pages N] [--rounds R] [--settle S] [--examples DIR]
 
 1. Render: N renders of a 24 h series at a 30 s step (2,880 points, threshold, firing span) through
    webhook.graphs.render, p50/p95/max, beside two references in the same run: the same figure with a 1 h series
@@ -11,7 +11,7 @@ Usage: python bench/graphs.py [--renders N] [--pages N] [--rounds R] [--examples
    Then again with a pause of 0.5 s between pages (each page's graph mostly done before the next page).
    Latency = webhook sent -> chat.postMessage received by the fake Slack (in a child process, as the real
    Slack is elsewhere too). Graphs off and on alternate in rounds, so both see the same load of the shared
-   machine.
+   machine; each round starts a service and sends its first page --settle seconds (3) later.
 
 --examples DIR writes the example images of docs/graphs.md (deterministic data) and exits.
 """
@@ -53,6 +53,8 @@ from webhook.escalation.worker import EscalationWorker
 from webhook.graphs.render import Chart, Line, render
 
 TOKEN = "bench-webhook-token-0123456789"
+#: Seconds between a service's start and its first page (--settle)
+SETTLE = 3.0
 END = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
@@ -186,6 +188,9 @@ async def pages(slack: Slack, prom_url: str, graphs: bool, n: int, tag: str,
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(config(Path(tmp), slack, prom_url, graphs), tick_seconds=1.0)
         async with app.router.lifespan_context(app):
+            # both configurations alike: the service's start-up is over (with graphs, the render process is
+            # spawned with the service and loads matplotlib, fonts and pandas, ~1.5 s of CPU at nice 19)
+            await asyncio.sleep(SETTLE)
             transport = httpx.ASGITransport(app=build_asgi(app))
             lat: list[float] = []
             async with httpx.AsyncClient(transport=transport, base_url="http://tocsin") as client:
@@ -262,7 +267,9 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=20, help="pages per configuration and round")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--examples", type=Path, help="write the docs' example images into this directory and exit")
+    ap.add_argument("--settle", type=float, default=SETTLE, help="seconds from each service's start to its first page")
     args = ap.parse_args()
+    globals()["SETTLE"] = args.settle
     if args.examples:
         examples(args.examples)
         return

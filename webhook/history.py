@@ -54,6 +54,8 @@ class History:
             raise ValueError("prometheus.url is not set")
         self.cfg = cfg
         self._session = session
+        #: range_sync may run in another process (the graphs' render process): it pickles, with no test session
+        self.portable = session is None
 
     def _client(self) -> PrometheusConnect:
         headers: dict[str, str] = {}

@@ -41,6 +41,11 @@ class GraphsConfig(Strict):
     attempts: int = Field(3, ge=1, le=10)
     #: Pause between those attempts.
     retry_delay: Duration = timedelta(seconds=5)
+    #: Pages first: a follow-up fetches, renders and uploads only once no page has gone out for this long (0: at
+    #: once), so its work never runs beside a page's; during a storm the graphs come after it ...
+    yield_to_pages: Duration = timedelta(milliseconds=200)
+    #: ... but wait at most this long for a quiet moment.
+    yield_max: Duration = timedelta(seconds=30)
 
     @model_validator(mode="after")
     def _checks(self) -> Self:
@@ -50,4 +55,6 @@ class GraphsConfig(Strict):
             raise ValueError("step must be positive or auto")
         if self.retry_delay < timedelta(0):
             raise ValueError("retry_delay must not be negative")
+        if self.yield_to_pages < timedelta(0) or self.yield_max < timedelta(0):
+            raise ValueError("yield_to_pages and yield_max must not be negative")
         return self

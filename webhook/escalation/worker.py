@@ -48,6 +48,8 @@ class EscalationWorker:
         self.outbox = Outbox(db, cfg.escalation.delivery, notifiers, routing_keys(cfg), clock, self.worker_id,
                              repo.group_members, cfg.server.public_url,
                              on_first_page=self.graphs.delivered if self.graphs else None)
+        if self.graphs is not None:
+            self.graphs.pages_idle_for = self.outbox.idle_for
         self._lock = asyncio.Lock()
         self._sender: asyncio.Task[None] | None = None
         self._again = False

@@ -53,8 +53,11 @@ Sleep = Callable[[float], Awaitable[object]]
 
 class GraphFollowUps:
     def __init__(self, cfg: GraphsConfig, maker: GraphMaker, db: Database, attachers: Mapping[str, Attacher],
-                 clock: Clock, sleep: Sleep = asyncio.sleep) -> None:
+                 clock: Clock, sleep: Sleep = asyncio.sleep, pages_idle_for: Callable[[], float] | None = None,
+                 ) -> None:
         self._cfg, self._maker, self._db, self._clock, self._sleep = cfg, maker, db, clock, sleep
+        #: Seconds since the outbox last sent a page (0 while it sends); set by the escalation worker
+        self.pages_idle_for = pages_idle_for
         self._attachers: dict[str, Attacher] = {ch: a for ch, a in attachers.items() if ch in cfg.channels}
         self._tasks: dict[tuple[int, str, str], asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(CONCURRENCY)
@@ -91,6 +94,7 @@ class GraphFollowUps:
 
     async def _follow(self, incident_id: int, channel: str, address: str, reference: str) -> None:
         try:
+            await self._yield()
             async with self._slots:
                 text = await self._attempt(incident_id, channel, address, reference)
             if text is not None:
@@ -100,6 +104,22 @@ class GraphFollowUps:
             log.warning("graph outcome for incident %s not recorded: %s", incident_id, exc)
         except Exception:  # a bug here must not go unnoticed, nor hurt anything else
             log.exception("graph follow-up for incident %s (%s) failed", incident_id, channel)
+
+    async def _yield(self) -> None:
+        """Pages first: wait until no page has gone out for graphs.yield_to_pages, for graphs.yield_max at most.
+
+        A follow-up's range queries and render run in the render process at the lowest priority, but its upload,
+        Prometheus answering and the vendor taking the file share the machine and the network with the pages;
+        page latency with graphs on then equals graphs off (bench/graphs.py)."""
+        quiet, most = self._cfg.yield_to_pages.total_seconds(), self._cfg.yield_max.total_seconds()
+        waited = 0.0
+        while self.pages_idle_for is not None and quiet > 0 and waited < most:
+            idle = self.pages_idle_for()
+            if idle >= quiet:
+                return
+            pause = min(quiet - idle, most - waited)
+            await self._sleep(pause)
+            waited += pause
 
     async def _attempt(self, incident_id: int, channel: str, address: str, reference: str) -> str | None:
         """The timeline text of the outcome; None when there is nothing to say (no Prometheus alert)."""
@@ -116,6 +136,7 @@ class GraphFollowUps:
             log.info("no graph for incident %s: %s", incident_id, graph.reason)
             return f"no graph: {graph.reason}" if graph.plottable else None
         for attempt in range(1, attempts + 1):
+            await self._yield()  # the render took a while: pages may have started meanwhile
             try:
                 await self._attachers[channel].attach_graph(reference, address, graph)
             except AttachFailed as exc:

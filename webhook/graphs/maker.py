@@ -12,17 +12,19 @@ render; concurrent requests share one computation). Failures to reach Prometheus
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import math
 import multiprocessing
+import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from webhook.clock import Clock
 from webhook.config.graphs import GraphsConfig
@@ -32,6 +34,8 @@ from webhook.history import HistoryUnavailable, RangeSeries
 from webhook.incidents import queries
 from webhook.incidents.model import NotFound
 from webhook.store.db import Database
+
+T = TypeVar("T")
 
 CACHE_SECONDS = 60.0
 #: Points per range query with `graphs.step: auto` (a 800 px wide graph shows no more).
@@ -50,6 +54,15 @@ class HistorySource(Protocol):
     """webhook.history.History's range query (the seam for tests and the benchmark)."""
 
     async def range(self, query: str, start: datetime, end: datetime, step: timedelta) -> list[RangeSeries]: ...
+
+
+@runtime_checkable
+class PortableHistory(HistorySource, Protocol):
+    """A history whose blocking query can run in the render process (`portable`: it pickles, no test seam)."""
+
+    portable: bool
+
+    def range_sync(self, query: str, start: datetime, end: datetime, step: timedelta) -> list[RangeSeries]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +153,11 @@ class GraphMaker:
         end = ends if ends is not None and starts is not None and starts < ends < now else now
         start, step = self._window(starts, end)
         try:
-            found = await self._history.range(spec.query, start, end, step)
+            found = await self._range(spec.query, start, end, step)
             lines, own = _lines(found, labels)
             limit: list[Line] = []
             if spec.threshold_query is not None:
-                limit, _ = _lines(await self._history.range(spec.threshold_query, start, end, step), labels)
+                limit, _ = _lines(await self._range(spec.threshold_query, start, end, step), labels)
         except HistoryUnavailable as exc:
             return NoGraph(f"Prometheus unreachable: {exc}", transient=True)
         if not lines:
@@ -176,7 +189,7 @@ class GraphMaker:
         now = self._clock()
         start, step = self._window(_when(alert.get("starts_at")), now)
         try:
-            lines, own = _lines(await self._history.range(query, start, now, step), labels)
+            lines, own = _lines(await self._range(query, start, now, step), labels)
         except HistoryUnavailable as exc:
             return NoGraph(f"Prometheus unreachable: {exc}", transient=True)
         if not lines:
@@ -197,6 +210,16 @@ class GraphMaker:
                f"around {eta_text}, 80 % interval {_at(low, self._tz)} to {_at(high, self._tz)}")
         return Graph(png, title, alt[:1000], _filename(labels, "forecast"))
 
+    async def _range(self, query: str, start: datetime, end: datetime, step: timedelta) -> list[RangeSeries]:
+        """A range query; with graphs.isolate in the render process (see _render), else in a worker thread.
+
+        Why there: the HTTP request and prometheus-api-client's DataFrame hold the GIL for milliseconds per query,
+        which a page going out meanwhile waited for (bench/graphs.py, docs/benchmarks.md)."""
+        history = self._history
+        if not (self.cfg.isolate and isinstance(history, PortableHistory) and history.portable):
+            return await history.range(query, start, end, step)
+        return await self._in_process(history.range_sync, query, start, end, step)
+
     async def _render(self, chart: Chart) -> bytes:
         """The PNG, rendered in a child process of its own (graphs.isolate) or a worker thread.
 
@@ -206,9 +229,13 @@ class GraphMaker:
         size = (self.cfg.size.width, self.cfg.size.height)
         if not self.cfg.isolate:
             return await asyncio.to_thread(render_png, chart, *size)
+        return await self._in_process(render_png, chart, *size)
+
+    async def _in_process(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) in the render process."""
         pool = self.start()
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, render_png, chart, *size)
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
         except BrokenProcessPool:
             self._pool = None  # the next graph starts a new one
             raise
@@ -218,12 +245,18 @@ class GraphMaker:
         if self._pool is None:
             # spawn, not fork: this process has threads (database, ingest) a forked child must not inherit
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=worker_init)
+                                             initializer=_process_init)
             self._pool.submit(int)  # starts the process (and its initializer) without waiting for it
-            # and pandas (prometheus-api-client's DataFrames, imported on first use: 0.3 s of CPU under the GIL)
-            # now, not while the first graph's page is going out
-            threading.Thread(target=importlib.import_module, args=("prometheus_api_client.metric_range_df",),
-                             name="tocsin-graphs-warm-up", daemon=True).start()
+            # lowest CPU priority from now on, not only once its initializer runs: the interpreter's start and the
+            # imports before it (~1 s of CPU) would otherwise compete with pages sent right after a restart
+            for pid in getattr(self._pool, "_processes", None) or {}:
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PROCESS, pid, 19)
+            if not (isinstance(self._history, PortableHistory) and self._history.portable):
+                # the range queries run here: pandas (prometheus-api-client's DataFrames, imported on first use:
+                # 0.3 s of CPU under the GIL) now, not while the first graph's page is going out
+                threading.Thread(target=importlib.import_module, args=(DATAFRAMES,),
+                                 name="tocsin-graphs-warm-up", daemon=True).start()
         return self._pool
 
     def close(self) -> None:
@@ -241,6 +274,15 @@ class GraphMaker:
         else:
             step = self.cfg.step
         return end - window, step
+
+
+DATAFRAMES = "prometheus_api_client.metric_range_df"
+
+
+def _process_init() -> None:
+    """The render process: lowest CPU priority and fonts (worker_init), and pandas for the range queries."""
+    worker_init()
+    importlib.import_module(DATAFRAMES)
 
 
 def _pick(incident: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -59,18 +61,30 @@ class Outbox:
         self._rnd = rnd or random.Random()
         self._lock = asyncio.Lock()
         self._current: _Drain | None = None
+        self._draining = 0  # drains running or waiting for the lock
+        self._drained_at = -math.inf  # monotonic time the last drain ended
 
     async def drain(self, max_jobs: int = MAX_JOBS_PER_DRAIN) -> int:
         """Send everything due now, including what falls due while it runs; returns deliveries attempted.
 
         Bounded per call (`max_jobs`) so one call cannot run forever. Calls queue behind each other.
         """
-        async with self._lock:
-            self._current = _Drain(self, max_jobs)
-            try:
-                return await self._current.run()
-            finally:
-                self._current = None
+        self._draining += 1
+        try:
+            async with self._lock:
+                self._current = _Drain(self, max_jobs)
+                try:
+                    return await self._current.run()
+                finally:
+                    self._current = None
+        finally:
+            self._draining -= 1
+            self._drained_at = time.monotonic()
+
+    def idle_for(self) -> float:
+        """Seconds since this process last sent (0 while a drain runs): the graph follow-ups wait for a quiet
+        moment (graphs.yield_to_pages)."""
+        return 0.0 if self._draining else time.monotonic() - self._drained_at
 
     def poke(self) -> None:
         """New deliveries were written: a running drain looks for them again (it would at its end anyway)."""

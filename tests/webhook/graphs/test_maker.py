@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -126,3 +127,15 @@ async def test_an_unbounded_interval_reaches_the_edge_and_bad_annotations_say_so
     assert band[760:770].min() > 0.3  # to the right edge of the plot
     bad = await maker(h).build(incident(labels, forecast_annotations(tocsin_forecast_threshold="ninety")))
     assert isinstance(bad, NoGraph) and "forecast annotations unreadable" in bad.reason
+
+
+def test_the_render_process_runs_at_the_lowest_priority_from_its_start() -> None:
+    """Reniced by the service as soon as it is spawned, before its interpreter has imported anything."""
+    m = GraphMaker(GraphsConfig(), History(), lambda: NOW, tz=UTC)
+    try:
+        pool = m.start()
+        pids = list(pool._processes)  # the pool's worker processes
+        assert len(pids) == 1 and os.getpriority(os.PRIO_PROCESS, pids[0]) == 19
+        assert pool.submit(os.getpid).result(timeout=60) == pids[0]  # it is the process that renders
+    finally:
+        m.close()
